@@ -3,6 +3,7 @@
  * same names and the same checks. Never exits: errors are returned as text. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -149,7 +150,10 @@ typedef struct opt {
 
 static const char *opt_bind(config_t *c, const char *v)
 {
-    return copy_str(c->bind, sizeof(c->bind), v) ? NULL : "an address";
+    struct in_addr a;
+    if (inet_pton(AF_INET, v, &a) != 1 || !copy_str(c->bind, sizeof(c->bind), v))
+        return "an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)";
+    return NULL;
 }
 
 static const char *opt_port(config_t *c, const char *v)

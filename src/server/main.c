@@ -1,12 +1,8 @@
-/* main.c: the ringchat binary: parses the configuration, prints the banner,
- * runs the server until SIGINT/SIGTERM, exits 0 after a graceful stop.
- *
- * Step 1 of the build-out: the server accepts and immediately closes
- * connections; the worker loop (net ports + actor scheduler) replaces
- * serve_accept_close() once src/net is wired in. Must never busy-poll: it
- * blocks in poll(2) on the listener and a signalfd. */
+/* main.c: the ringchat binary: parses the configuration, starts the server
+ * (src/server/server.c), prints the banner, waits for SIGINT/SIGTERM, then
+ * stops and exits 0. The main thread only waits on a signalfd: it never
+ * polls and never touches a connection. */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,7 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "listener.h"
+#include "server.h"
 #include "log.h"
 
 #ifndef RINGCHAT_VERSION
@@ -36,54 +32,20 @@ static int signals_open(void)
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         return -1;
     signal(SIGPIPE, SIG_IGN);
-    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-static void drain_accepts(int lfd, unsigned long *accepted)
+/* Blocks until SIGINT or SIGTERM; returns the signal number. */
+static int wait_for_signal(int sfd)
 {
+    struct signalfd_siginfo si;
     for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("accept: %s", strerror(errno));
-            return;
-        }
-        close(fd);
-        (*accepted)++;
-    }
-}
-
-/* Waits for connections and signals; returns the signal that stopped it. */
-static int serve_accept_close(int lfd, int sfd)
-{
-    unsigned long accepted = 0;
-    struct pollfd pfd[2] = {{.fd = lfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-    for (;;) {
-        if (poll(pfd, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("poll: %s", strerror(errno));
+        ssize_t n = read(sfd, &si, sizeof(si));
+        if (n == (ssize_t)sizeof(si))
+            return (int)si.ssi_signo;
+        if (n < 0 && errno != EINTR && errno != EAGAIN)
             return -1;
-        }
-        if (pfd[0].revents & POLLIN)
-            drain_accepts(lfd, &accepted);
-        if (pfd[1].revents & POLLIN) {
-            struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-                log_info("received %s after %lu connections: shutting down",
-                         strsignal((int)si.ssi_signo), accepted);
-                return (int)si.ssi_signo;
-            }
-        }
     }
-}
-
-static unsigned resolve_threads(const config_t *cfg)
-{
-    if (cfg->threads != 0)
-        return cfg->threads;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
 }
 
 int main(int argc, char **argv)
@@ -109,16 +71,25 @@ int main(int argc, char **argv)
         log_error("signalfd: %s", strerror(errno));
         return 1;
     }
-    uint16_t port = 0;
-    int lfd = listener_open(cfg.bind, cfg.port, 4096, &port);
-    if (lfd < 0)
+    server_t *srv = server_create(&cfg, err, sizeof(err));
+    if (srv == NULL) {
+        log_error("%s", err);
         return 1;
-    printf("ringchat %s listening on %s:%u backend=accept-only threads=%u auth=%s\n",
-           RINGCHAT_VERSION, cfg.bind, (unsigned)port, resolve_threads(&cfg),
+    }
+    if (server_start(srv) != 0) {
+        log_error("cannot start the worker threads");
+        server_destroy(srv);
+        return 1;
+    }
+    printf("ringchat %s listening on %s:%u backend=%s threads=%u auth=%s\n", RINGCHAT_VERSION,
+           cfg.bind, (unsigned)server_port(srv), server_backend(srv), server_threads(srv),
            config_auth_name(cfg.auth));
     fflush(stdout);
-    int sig = serve_accept_close(lfd, sfd);
-    close(lfd);
+    int sig = wait_for_signal(sfd);
+    if (sig > 0)
+        log_info("received %s: shutting down", strsignal(sig));
+    server_shutdown(srv, 1500); /* leaves time to free everything within 2 s */
+    server_destroy(srv);
     close(sfd);
     log_info("stopped");
     return sig > 0 ? 0 : 1;

@@ -1,0 +1,113 @@
+/* chat.c: helpers shared by the chat actors: the refcounted user identity
+ * and sending a typed payload. Any thread; never blocks. */
+#include "chat.h"
+
+#include <stdlib.h>
+
+#include "ckpr.h"
+#include "login.h"
+
+chat_user_t *chat_user_new(int64_t uid, net_conn_t conn, actor_ref_t session, const char *id,
+                           size_t id_len)
+{
+    if (id_len == 0 || id_len > PROTO_ID_MAX_LEN)
+        return NULL;
+    chat_user_t *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return NULL;
+    u->refs = 1;
+    u->uid = uid;
+    u->conn = conn;
+    u->session = session;
+    u->id_len = (uint8_t)id_len;
+    memcpy(u->id, id, id_len);
+    return u;
+}
+
+chat_user_t *chat_user_ref(chat_user_t *u)
+{
+    /* Any holder may add a reference; the count is > 0 while it holds one. */
+    ck_pr_inc_32(&u->refs);
+    return u;
+}
+
+void chat_user_unref(chat_user_t *u)
+{
+    if (u == NULL)
+        return;
+    /* The fully ordered decrement makes every holder's reads of *u happen
+     * before the free by whoever drops the last reference. */
+    if (ck_pr_faa_32(&u->refs, (uint32_t)-1) == 1)
+        free(u);
+}
+
+/* Releases what an undelivered message holds (its actor exited first), or
+ * what a behaviour did not take: every path frees a payload's reference
+ * exactly once. A behaviour that takes the reference sets m->drop = NULL. */
+static void chat_msg_drop(msg_t *m)
+{
+    switch (m->type) {
+    case DIR_MSG_ENTER:
+    case ROOM_MSG_ENTER: {
+        room_enter_t e; /* dir_enter_t starts with the same user pointer */
+        CHAT_GET(m, e);
+        chat_user_unref(e.user);
+        break;
+    }
+    case ROOM_MSG_CHAT: {
+        room_chat_t c;
+        CHAT_GET(m, c);
+        net_buf_unref(c.notify);
+        break;
+    }
+    case LOGIN_MSG_REQUEST: {
+        login_request_t r;
+        CHAT_GET(m, r);
+        login_req_free(r.req);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+int chat_send(actor_ref_t to, uint32_t type, const void *payload, size_t len)
+{
+    if (len > MSG_PAYLOAD_SIZE)
+        return -EINVAL;
+    msg_t *m = msg_alloc(type);
+    if (m == NULL)
+        return -ENOMEM;
+    memcpy(m->p.bytes, payload, len);
+    m->drop = chat_msg_drop;
+    return actor_send(to, m);
+}
+
+void chat_send_result(net_conn_t conn, uint16_t packet_id, uint16_t result)
+{
+    enum { size = PROTO_HEADER_SIZE + PROTO_RESULT_BODY };
+    net_buf_t *b = net_buf_alloc(size);
+    if (b == NULL)
+        return;
+    uint8_t *p = net_buf_data(b);
+    size_t n = 0;
+    switch (packet_id) {
+    case PROTO_LOGIN_RES:
+        n = proto_encode_login_res(p, size, result);
+        break;
+    case PROTO_ROOM_ENTER_RES:
+        n = proto_encode_room_enter_res(p, size, result);
+        break;
+    case PROTO_ROOM_LEAVE_RES:
+        n = proto_encode_room_leave_res(p, size, result);
+        break;
+    case PROTO_ROOM_CHAT_RES:
+        n = proto_encode_room_chat_res(p, size, result);
+        break;
+    }
+    if (n != 0) {
+        net_buf_truncate(b, n);
+        (void)net_conn_send(conn, b);
+    }
+    net_buf_unref(b);
+}

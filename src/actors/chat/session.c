@@ -1,0 +1,522 @@
+/* session.c: the session actor (see session.h). Runs on whichever worker
+ * the scheduler picks, one message at a time; all its output goes through
+ * net_conn_send. Never blocks; never frees what another actor may read.
+ *
+ * Handling of one received packet, in the order PROTOCOL.md sets:
+ *   framing error (length < 5 or > max_packet)  -> ERROR_NTF 4, then close
+ *   type != 0                                   -> ERROR_NTF 2, packet ignored
+ *   unknown / internal / server-to-client id    -> ERROR_NTF 3, packet ignored
+ *   otherwise                                   -> the request's handler
+ *
+ * Responses in request order: while a login or an enter waits for its
+ * answer (state LOGGING_IN / ENTERING), the session stops reading packets;
+ * the rest of the current chunk stays in the reassembler and later chunks
+ * are parked, in order, until the answer arrives. */
+#include "session.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "directory.h"
+#include "login.h"
+#include "timer.h"
+
+typedef enum session_state {
+    S_CONNECTED,  /* not logged in */
+    S_LOGGING_IN, /* LOGIN_REQ sent to a login shard: input parked */
+    S_LOGGED_IN,  /* in no room */
+    S_ENTERING,   /* DIR_MSG_ENTER sent: input parked */
+    S_IN_ROOM,
+} session_state_t;
+
+typedef struct session {
+    const chat_ctx_t *ctx;
+    net_conn_t conn;
+    actor_ref_t self;
+    session_state_t state;
+    bool closed; /* CLOSED arrived: exit once no answer is pending */
+    bool broken; /* a framing error was answered: ignore all input */
+    bool idle_closing;
+    proto_reasm_t reasm;
+    msg_t *cur;                  /* DATA whose bytes the reassembler is reading */
+    msg_t *parked, *parked_tail; /* later DATA, in arrival order */
+    size_t parked_bytes;
+    uint8_t id_len; /* the id of the pending or done login */
+    char id[PROTO_ID_MAX_LEN + 1];
+    chat_user_t *user; /* once logged in */
+    actor_ref_t room;  /* in S_IN_ROOM */
+    uint64_t tokens;   /* chat token bucket, in thousandths */
+    uint64_t refilled_ms;
+    uint64_t active_ms; /* last input, for the idle timeout */
+    timer_id_t idle_timer;
+} session_t;
+
+/* ---- output ------------------------------------------------------------ */
+
+static void send_error(session_t *s, uint16_t code, uint16_t offending_id)
+{
+    enum { size = PROTO_HEADER_SIZE + PROTO_ERROR_NTF_BODY };
+    net_buf_t *b = net_buf_alloc(size);
+    if (b == NULL)
+        return;
+    net_buf_truncate(b, proto_encode_error_ntf(net_buf_data(b), size, code, offending_id));
+    (void)net_conn_send(s->conn, b);
+    net_buf_unref(b);
+}
+
+/* Encodes into a fresh buffer of `size` bytes and queues it; n is what the
+ * encoder wrote (0: nothing is sent). */
+static void send_encoded(session_t *s, net_buf_t *b, size_t n)
+{
+    if (n != 0) {
+        net_buf_truncate(b, n);
+        (void)net_conn_send(s->conn, b);
+    }
+    net_buf_unref(b);
+}
+
+static void on_dev_echo(session_t *s, const proto_packet_t *p)
+{
+    size_t size = PROTO_HEADER_SIZE + p->body_len;
+    net_buf_t *b = net_buf_alloc(size);
+    if (b != NULL)
+        send_encoded(s, b, proto_encode_dev_echo(net_buf_data(b), size, p->body, p->body_len));
+}
+
+static void on_ping(session_t *s, const proto_packet_t *p)
+{
+    enum { size = PROTO_HEADER_SIZE + 8 };
+    uint64_t token;
+    if (proto_decode_ping_req(p->body, p->body_len, &token) != PROTO_OK) {
+        send_error(s, PROTO_ERR_BAD_BODY, p->hdr.id);
+        return;
+    }
+    net_buf_t *b = net_buf_alloc(size);
+    if (b != NULL)
+        send_encoded(s, b, proto_encode_ping_res(net_buf_data(b), size, token));
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void on_login(session_t *s, const proto_packet_t *p)
+{
+    proto_login_req_t lr;
+    if (proto_decode_login_req(p->body, p->body_len, &lr) != PROTO_OK) {
+        chat_send_result(s->conn, PROTO_LOGIN_RES, PROTO_LOGIN_INVALID_ID);
+        return;
+    }
+    if (s->state != S_CONNECTED) {
+        chat_send_result(s->conn, PROTO_LOGIN_RES, PROTO_LOGIN_USER_ALREADY);
+        return;
+    }
+    login_request_t req = {.req = login_req_new(s->self, &lr)};
+    memset(lr.password, 0, sizeof(lr.password));
+    if (req.req == NULL || chat_send(login_for(s->ctx, lr.user_id, lr.user_id_len),
+                                     LOGIN_MSG_REQUEST, &req, sizeof(req)) == -ENOMEM) {
+        login_req_free(req.req);
+        chat_send_result(s->conn, PROTO_LOGIN_RES, PROTO_LOGIN_BACKEND_UNAVAILABLE);
+        return;
+    }
+    memcpy(s->id, lr.user_id, lr.user_id_len + 1);
+    s->id_len = (uint8_t)lr.user_id_len;
+    s->state = S_LOGGING_IN;
+}
+
+static void on_enter(session_t *s, const proto_packet_t *p)
+{
+    int32_t room;
+    const chat_config_t *cfg = &s->ctx->cfg;
+    if (proto_decode_room_enter_req(p->body, p->body_len, &room) != PROTO_OK) {
+        send_error(s, PROTO_ERR_BAD_BODY, p->hdr.id);
+        return;
+    }
+    if (s->state != S_LOGGED_IN) {
+        chat_send_result(s->conn, PROTO_ROOM_ENTER_RES, PROTO_ENTER_ROOM_INVALID_USER_STATUS);
+        return;
+    }
+    if (room < cfg->room_first || (uint64_t)room - (uint64_t)cfg->room_first >= cfg->room_count) {
+        chat_send_result(s->conn, PROTO_ROOM_ENTER_RES, PROTO_ROOM_INVALID_INDEX);
+        return;
+    }
+    dir_enter_t e = {.user = chat_user_ref(s->user), .room = room};
+    if (chat_send(directory_for(s->ctx, room), DIR_MSG_ENTER, &e, sizeof(e)) == -ENOMEM) {
+        chat_user_unref(e.user);
+        chat_send_result(s->conn, PROTO_ROOM_ENTER_RES, PROTO_ENTER_ROOM_FULL_USER);
+        return;
+    }
+    s->state = S_ENTERING;
+}
+
+static void leave_room(session_t *s, bool answer)
+{
+    room_leave_t l = {.user = s->user, .answer = answer};
+    (void)chat_send(s->room, ROOM_MSG_LEAVE, &l, sizeof(l));
+    s->room = ACTOR_REF_NULL;
+    s->state = S_LOGGED_IN;
+}
+
+static void on_leave(session_t *s, const proto_packet_t *p)
+{
+    if (proto_decode_room_leave_req(p->body, p->body_len) != PROTO_OK) {
+        send_error(s, PROTO_ERR_BAD_BODY, p->hdr.id);
+        return;
+    }
+    if (s->state != S_IN_ROOM) {
+        chat_send_result(s->conn, PROTO_ROOM_LEAVE_RES, PROTO_LEAVE_ROOM_INVALID_ROOM_INDEX);
+        return;
+    }
+    leave_room(s, true); /* the room answers ROOM_LEAVE_RES in its own order */
+}
+
+/* Token bucket: chat_rate tokens a second, at most chat_burst saved. */
+static bool take_token(session_t *s)
+{
+    const chat_config_t *cfg = &s->ctx->cfg;
+    if (cfg->chat_rate == 0)
+        return true;
+    uint64_t now = timer_now_ms(), cap = (uint64_t)cfg->chat_burst * 1000;
+    s->tokens += (now - s->refilled_ms) * cfg->chat_rate; /* thousandths per ms */
+    if (s->tokens > cap)
+        s->tokens = cap;
+    s->refilled_ms = now;
+    if (s->tokens < 1000)
+        return false;
+    s->tokens -= 1000;
+    return true;
+}
+
+static void on_chat(session_t *s, const proto_packet_t *p)
+{
+    enum { size = PROTO_HEADER_SIZE + PROTO_CHAT_NOTIFY_BODY };
+    proto_chat_req_t c;
+    if (s->state != S_IN_ROOM) {
+        chat_send_result(s->conn, PROTO_ROOM_CHAT_RES, PROTO_CHAT_ROOM_INVALID_ROOM_NUMBER);
+        return;
+    }
+    if (proto_decode_room_chat_req(p->body, p->body_len, &c) != PROTO_OK) {
+        chat_send_result(s->conn, PROTO_ROOM_CHAT_RES, PROTO_CHAT_INVALID_MESSAGE);
+        return;
+    }
+    if (!take_token(s)) {
+        chat_send_result(s->conn, PROTO_ROOM_CHAT_RES, PROTO_ROOM_TOO_MANY_PACKET);
+        return;
+    }
+    room_chat_t rc = {.notify = net_buf_alloc(size)};
+    if (rc.notify == NULL)
+        return;
+    proto_encode_room_chat_notify(net_buf_data(rc.notify), size, s->user->id, (const char *)c.text,
+                                  c.len);
+    /* The result is queued before the room can queue the notify: the sender
+     * sees ROOM_CHAT_RES first (docs/chat-design.md, rule 1). */
+    chat_send_result(s->conn, PROTO_ROOM_CHAT_RES, PROTO_OK);
+    if (chat_send(s->room, ROOM_MSG_CHAT, &rc, sizeof(rc)) == -ENOMEM)
+        net_buf_unref(rc.notify);
+}
+
+static void on_packet(session_t *s, const proto_packet_t *p)
+{
+    enum proto_code c = proto_classify_request(&p->hdr, s->ctx->cfg.max_packet);
+    if (c != PROTO_OK) {
+        send_error(s, (uint16_t)c, p->hdr.id);
+        return;
+    }
+    switch (p->hdr.id) {
+    case PROTO_DEV_ECHO:
+        on_dev_echo(s, p);
+        break;
+    case PROTO_LOGIN_REQ:
+        on_login(s, p);
+        break;
+    case PROTO_ROOM_ENTER_REQ:
+        on_enter(s, p);
+        break;
+    case PROTO_ROOM_LEAVE_REQ:
+        on_leave(s, p);
+        break;
+    case PROTO_ROOM_CHAT_REQ:
+        on_chat(s, p);
+        break;
+    case PROTO_PING_REQ:
+        on_ping(s, p);
+        break;
+    }
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+static bool waiting(const session_t *s)
+{
+    return s->state == S_LOGGING_IN || s->state == S_ENTERING;
+}
+
+static void drop_input(session_t *s)
+{
+    msg_free(s->cur);
+    s->cur = NULL;
+    while (s->parked != NULL) {
+        msg_t *m = s->parked;
+        s->parked = m->p.ptr[1];
+        msg_free(m);
+    }
+    s->parked_tail = NULL;
+    s->parked_bytes = 0;
+}
+
+/* Framing cannot be resynchronised: say why, flush, close. */
+static void fail_framing(session_t *s)
+{
+    send_error(s, PROTO_ERR_BAD_LENGTH, 0);
+    (void)net_conn_close(s->conn, true);
+    s->broken = true;
+    drop_input(s);
+}
+
+/* Handles packets until the input runs out or an answer must be awaited. */
+static void pump(session_t *s)
+{
+    while (!waiting(s) && !s->broken && !s->closed) {
+        if (s->cur == NULL) {
+            s->cur = s->parked;
+            if (s->cur == NULL)
+                return;
+            s->parked = s->cur->p.ptr[1];
+            if (s->parked == NULL)
+                s->parked_tail = NULL;
+            net_buf_t *b = s->cur->p.ptr[0];
+            s->parked_bytes -= net_buf_len(b);
+            proto_reasm_feed(&s->reasm, net_buf_data(b), net_buf_len(b));
+        }
+        proto_packet_t p;
+        int rc = proto_reasm_next(&s->reasm, &p);
+        if (rc == PROTO_REASM_PACKET) {
+            on_packet(s, &p);
+        } else if (rc == PROTO_REASM_NEED_MORE) {
+            msg_free(s->cur);
+            s->cur = NULL;
+        } else {
+            fail_framing(s);
+        }
+    }
+}
+
+static void on_data(session_t *s, msg_t *m)
+{
+    net_buf_t *b = m->p.ptr[0];
+    s->active_ms = timer_now_ms();
+    if (s->broken || s->closed) {
+        msg_free(m);
+        return;
+    }
+    s->parked_bytes += net_buf_len(b);
+    m->p.ptr[1] = NULL;
+    if (s->parked_tail != NULL)
+        s->parked_tail->p.ptr[1] = m;
+    else
+        s->parked = m;
+    s->parked_tail = m;
+    if (s->parked_bytes > SESSION_PARK_LIMIT) {
+        /* Megabytes sent while a login or enter is pending: refuse to hold
+         * more. PROTOCOL.md has no code for this; the connection is cut. */
+        (void)net_conn_close(s->conn, false);
+        s->broken = true;
+        drop_input(s);
+        return;
+    }
+    pump(s);
+}
+
+/* ---- answers, close, timers --------------------------------------------- */
+
+/* The connection is gone and no answer is pending: undo what the session
+ * holds elsewhere (room membership, the login registry) and exit. */
+static void finish(actor_t *self, session_t *s)
+{
+    if (s->state == S_IN_ROOM)
+        leave_room(s, false);
+    if (s->user != NULL) {
+        login_logout_t l = {.id_len = s->id_len};
+        memcpy(l.id, s->id, s->id_len);
+        (void)chat_send(login_for(s->ctx, s->id, s->id_len), LOGIN_MSG_LOGOUT, &l, sizeof(l));
+        chat_user_unref(s->user);
+        s->user = NULL;
+    }
+    (void)timer_cancel(s->idle_timer);
+    actor_exit(self);
+}
+
+static void on_login_done(actor_t *self, session_t *s, const session_login_done_t *d)
+{
+    uint16_t result = d->result;
+    if (result == PROTO_OK) {
+        s->user = chat_user_new(d->uid, s->conn, s->self, s->id, s->id_len);
+        if (s->user == NULL) {
+            login_logout_t l = {.id_len = s->id_len};
+            memcpy(l.id, s->id, s->id_len);
+            (void)chat_send(login_for(s->ctx, s->id, s->id_len), LOGIN_MSG_LOGOUT, &l, sizeof(l));
+            result = PROTO_LOGIN_BACKEND_UNAVAILABLE;
+        }
+    }
+    s->state = s->user != NULL ? S_LOGGED_IN : S_CONNECTED;
+    if (s->closed) {
+        finish(self, s);
+        return;
+    }
+    chat_send_result(s->conn, PROTO_LOGIN_RES, result);
+    pump(s);
+}
+
+static void on_enter_done(actor_t *self, session_t *s, const session_enter_done_t *d)
+{
+    if (d->result == PROTO_OK) {
+        s->state = S_IN_ROOM;
+        s->room = d->room;
+    } else {
+        s->state = S_LOGGED_IN;
+    }
+    if (s->closed)
+        finish(self, s);
+    else
+        pump(s);
+}
+
+static void on_closed(actor_t *self, session_t *s)
+{
+    s->closed = true;
+    drop_input(s);
+    if (!waiting(s))
+        finish(self, s);
+}
+
+/* The idle timer: close a silent connection (ERROR_NTF 7, flush); if it
+ * does not drain within another 2 s (a peer that never reads), cut it. */
+static void on_idle_check(session_t *s, const msg_t *m)
+{
+    uint32_t idle_ms = s->ctx->cfg.idle_timeout_ms;
+    if (s->closed || !timer_msg_is(m, s->idle_timer))
+        return;
+    if (s->idle_closing) {
+        (void)net_conn_close(s->conn, false);
+        return;
+    }
+    uint64_t quiet = timer_now_ms() - s->active_ms;
+    if (quiet >= idle_ms) {
+        send_error(s, PROTO_ERR_IDLE_TIMEOUT, 0);
+        (void)net_conn_close(s->conn, true);
+        s->idle_closing = true;
+        s->broken = true;
+        (void)timer_start(s->self, SESSION_MSG_IDLE_CHECK, 0, 2000, 0, &s->idle_timer);
+        return;
+    }
+    (void)timer_start(s->self, SESSION_MSG_IDLE_CHECK, 0, idle_ms - quiet, 0, &s->idle_timer);
+}
+
+static void on_shutdown(session_t *s)
+{
+    if (s->closed)
+        return;
+    send_error(s, PROTO_ERR_SERVER_SHUTDOWN, 0);
+    (void)net_conn_close(s->conn, true);
+    s->broken = true;
+}
+
+static void session_behaviour(actor_t *self, msg_t *m)
+{
+    session_t *s = actor_state(self);
+    switch (m->type) {
+    case SESSION_MSG_DATA:
+        on_data(s, m); /* keeps m while its bytes are unread */
+        return;
+    case SESSION_MSG_LOGIN_DONE: {
+        session_login_done_t d;
+        CHAT_GET(m, d);
+        on_login_done(self, s, &d);
+        break;
+    }
+    case SESSION_MSG_ENTER_DONE: {
+        session_enter_done_t d;
+        CHAT_GET(m, d);
+        on_enter_done(self, s, &d);
+        break;
+    }
+    case SESSION_MSG_CLOSED:
+        on_closed(self, s);
+        break;
+    case SESSION_MSG_IDLE_CHECK:
+        on_idle_check(s, m);
+        break;
+    case SESSION_MSG_SHUTDOWN:
+        on_shutdown(s);
+        break;
+    }
+    msg_free(m);
+}
+
+static void session_on_exit(actor_t *self, void *state)
+{
+    (void)self;
+    session_t *s = state;
+    drop_input(s);
+    chat_user_unref(s->user);
+    proto_reasm_free(&s->reasm);
+    free(s);
+}
+
+static const actor_type_t session_type = {
+    .name = "session",
+    .behaviour = session_behaviour,
+    .on_exit = session_on_exit,
+};
+
+int session_spawn(const chat_ctx_t *ctx, net_conn_t conn, actor_ref_t *out)
+{
+    session_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->ctx = ctx;
+    s->conn = conn;
+    s->active_ms = s->refilled_ms = timer_now_ms();
+    s->tokens = (uint64_t)ctx->cfg.chat_burst * 1000;
+    int rc = proto_reasm_init(&s->reasm, ctx->cfg.max_packet);
+    if (rc == 0)
+        rc = actor_spawn(ctx->sched, &session_type, s, out);
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
+    s->self = *out;
+    if (ctx->cfg.idle_timeout_ms != 0)
+        (void)timer_start(s->self, SESSION_MSG_IDLE_CHECK, 0, ctx->cfg.idle_timeout_ms, 0,
+                          &s->idle_timer);
+    return 0;
+}
+
+static void drop_data(msg_t *m)
+{
+    net_buf_unref(m->p.ptr[0]);
+}
+
+msg_t *session_data_msg(const uint8_t *data, size_t len)
+{
+    net_buf_t *b = net_buf_alloc(len);
+    if (b == NULL)
+        return NULL;
+    memcpy(net_buf_data(b), data, len);
+    msg_t *m = msg_alloc(SESSION_MSG_DATA);
+    if (m == NULL) {
+        net_buf_unref(b);
+        return NULL;
+    }
+    m->p.ptr[0] = b;
+    m->drop = drop_data;
+    return m;
+}
+
+msg_t *session_closed_msg(net_close_reason_t reason)
+{
+    session_closed_t c = {.reason = reason};
+    msg_t *m = msg_alloc(SESSION_MSG_CLOSED);
+    if (m != NULL)
+        CHAT_PUT(m, c);
+    return m;
+}

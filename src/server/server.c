@@ -1,0 +1,440 @@
+/* server.c: wiring of net ports, the actor scheduler and the session actors
+ * (see server.h).
+ *
+ * The worker loop (one thread per worker, the io_uring/IOCP "worker"):
+ *   1. fire due timers;  2. run a bounded batch of ready actors;
+ *   3. if nothing ran and sched_idle_begin() agrees that nothing is queued,
+ *      block in net_port_run() until a completion, a wake-up or the next
+ *      timer; otherwise only reap what is ready (timeout 0).
+ * The scheduler's wake hook is net_port_wake(), so a message sent to an
+ * actor on a sleeping worker interrupts that worker's wait: no polling.
+ * Net callbacks never touch session state: each completion becomes a
+ * message to the connection's session actor. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "directory.h"
+#include "log.h"
+#include "login.h"
+#include "net.h"
+#include "scheduler.h"
+#include "session.h"
+#include "timer.h"
+
+/* Actors run per loop turn before the port is serviced again. */
+#define WORKER_BATCH 64
+
+typedef struct conn_link conn_link_t;
+
+typedef struct worker {
+    struct server *srv;
+    unsigned index;
+    net_port_t *port;
+    pthread_t thread;
+    bool started;
+    bool drain_sent;    /* shutdown: this worker's sessions were told */
+    bool drained;       /* shutdown: this worker's port has no connection left */
+    conn_link_t *links; /* this port's connections (owner thread only) */
+} worker_t;
+
+struct server {
+    chat_ctx_t chat;
+    sched_t *sched;
+    unsigned nworkers;
+    worker_t *workers;
+    uint16_t port;
+    atomic_bool stop;       /* set once by server_destroy; read by every worker loop */
+    atomic_bool ports_gone; /* set before ports are destroyed: the wake hook stops */
+    atomic_bool draining;   /* set once by server_shutdown */
+    atomic_uint ndrained;   /* workers whose port has emptied while draining */
+    uint64_t drain_deadline_ms;
+    bool joined; /* server_shutdown joined the workers */
+};
+
+/* What a connection's net udata points to: its session actor. Allocated on
+ * accept, freed in on_close, both on the port's owner thread, which also
+ * keeps them in a list so that a shutdown can reach every session. */
+struct conn_link {
+    conn_link_t *prev, *next;
+    actor_ref_t session;
+};
+
+static void on_accept(net_conn_t conn, void *udata)
+{
+    worker_t *w = udata;
+    if (atomic_load(&w->srv->draining)) {
+        net_conn_close(conn, false); /* shutting down: no new sessions */
+        return;
+    }
+    conn_link_t *link = calloc(1, sizeof(*link));
+    if (link == NULL || session_spawn(&w->srv->chat, conn, &link->session) != 0) {
+        log_warn("out of memory for a new connection: closing it");
+        free(link);
+        net_conn_close(conn, false);
+        return;
+    }
+    net_conn_set_udata(conn, link);
+    link->next = w->links;
+    if (w->links != NULL)
+        w->links->prev = link;
+    w->links = link;
+}
+
+static void on_data(net_conn_t conn, const uint8_t *data, size_t len, void *udata)
+{
+    (void)udata;
+    conn_link_t *link = net_conn_udata(conn);
+    if (link == NULL)
+        return;
+    msg_t *m = session_data_msg(data, len);
+    if (m == NULL) {
+        log_warn("out of memory for received bytes: closing the connection");
+        net_conn_close(conn, false);
+        return;
+    }
+    (void)actor_send(link->session, m); /* a stale session already released m */
+}
+
+static void on_close(net_conn_t conn, net_close_reason_t reason, void *udata)
+{
+    worker_t *w = udata;
+    conn_link_t *link = net_conn_udata(conn);
+    if (link == NULL)
+        return;
+    msg_t *m = session_closed_msg(reason);
+    if (m != NULL)
+        (void)actor_send(link->session, m);
+    if (link->prev != NULL)
+        link->prev->next = link->next;
+    else
+        w->links = link->next;
+    if (link->next != NULL)
+        link->next->prev = link->prev;
+    free(link);
+}
+
+static void wake_worker(void *ctx, unsigned w)
+{
+    struct server *srv = ctx;
+    if (!atomic_load(&srv->ports_gone))
+        net_port_wake(srv->workers[w].port);
+}
+
+static void wake_all(struct server *srv)
+{
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        net_port_wake(srv->workers[i].port);
+}
+
+/* How long a worker may block: until its next timer (or the drain
+ * deadline), or indefinitely. */
+static int block_timeout_ms(worker_t *w)
+{
+    uint64_t now = timer_now_ms();
+    int64_t ms = timer_next_ms(w->srv->sched, w->index, now);
+    if (atomic_load(&w->srv->draining)) {
+        int64_t left = (int64_t)(w->srv->drain_deadline_ms - now);
+        if (ms < 0 || left < ms)
+            ms = left > 0 ? left : 0;
+    }
+    if (ms < 0)
+        return -1;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* Shutdown, on each worker: tell this port's sessions once (each answers
+ * ERROR_NTF 8, flushes and closes); count this port as drained when its
+ * last connection is gone; stop every worker when all are drained or the
+ * deadline has passed. Returns true when this worker should stop. */
+static bool drain_step(worker_t *w)
+{
+    struct server *srv = w->srv;
+    if (!w->drain_sent) {
+        for (conn_link_t *l = w->links; l != NULL; l = l->next) {
+            msg_t *m = msg_alloc(SESSION_MSG_SHUTDOWN);
+            if (m != NULL)
+                (void)actor_send(l->session, m);
+        }
+        w->drain_sent = true;
+    }
+    if (!w->drained && net_port_conn_count(w->port) == 0) {
+        w->drained = true;
+        if (atomic_fetch_add(&srv->ndrained, 1) + 1 == srv->nworkers)
+            wake_all(srv); /* the others may be blocked until the deadline */
+    }
+    return atomic_load(&srv->ndrained) == srv->nworkers || timer_now_ms() >= srv->drain_deadline_ms;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    sched_t *s = w->srv->sched;
+    sched_worker_enter(s, w->index);
+    while (!atomic_load(&w->srv->stop)) {
+        if (atomic_load(&w->srv->draining) && drain_step(w))
+            break;
+        timer_run_due(s, w->index, timer_now_ms());
+        size_t ran = sched_run_batch(s, w->index, WORKER_BATCH);
+        bool idle = ran == 0 && sched_idle_begin(s, w->index);
+        int rc = net_port_run(w->port, idle ? block_timeout_ms(w) : 0);
+        if (idle)
+            sched_idle_end(s, w->index);
+        if (rc < 0 && rc != -EINTR) {
+            log_error("worker %u: event loop failed: %s", w->index, strerror(-rc));
+            break;
+        }
+    }
+    sched_worker_leave(s, w->index);
+    return NULL;
+}
+
+static net_backend_t net_backend_of(config_io_backend_t b)
+{
+    switch (b) {
+    case CONFIG_IO_URING:
+        return NET_BACKEND_URING;
+    case CONFIG_IO_EPOLL:
+        return NET_BACKEND_EPOLL;
+    default:
+        return NET_BACKEND_AUTO;
+    }
+}
+
+static void net_log(void *udata, const char *line)
+{
+    (void)udata;
+    log_warn("net: %s", line);
+}
+
+static unsigned cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* The workers' listeners share the port with SO_REUSEPORT, which would also
+ * let a second ringchat (same user) bind it and silently take half of the
+ * connections. A plain bind first, without SO_REUSEPORT, fails with
+ * EADDRINUSE when anyone listens there already. Returns 0 or -errno. */
+static int check_port_free(const char *addr, uint16_t port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (port == 0)
+        return 0;
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+        return -EINVAL;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1, rc = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+/* Creates worker w's port and listener; worker 0 resolves a port of 0. */
+static int worker_open(struct server *srv, unsigned i, const config_t *cfg,
+                       const net_config_t *ncfg, char *err, size_t errlen)
+{
+    static const net_callbacks_t callbacks = {on_accept, on_data, on_close};
+    worker_t *w = &srv->workers[i];
+    w->srv = srv;
+    w->index = i;
+    w->port = net_port_create(ncfg, &callbacks, w);
+    if (w->port == NULL) {
+        snprintf(err, errlen, "cannot create the %s event loop: %s",
+                 config_io_backend_name(cfg->io_backend), strerror(errno));
+        return -1;
+    }
+    uint16_t want = i == 0 ? cfg->port : srv->port;
+    int rc = net_port_listen(w->port, cfg->bind, want);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->bind, (unsigned)want,
+                 strerror(-rc));
+        return -1;
+    }
+    if (i == 0)
+        srv->port = net_port_bound_port(w->port);
+    return 0;
+}
+
+static void chat_config_from(chat_config_t *c, const config_t *cfg)
+{
+    c->max_packet = cfg->max_packet;
+    c->room_first = cfg->room_first;
+    c->room_count = cfg->room_count;
+    c->room_capacity = cfg->room_capacity;
+    c->max_users = cfg->max_clients;
+    c->chat_rate = cfg->chat_rate;
+    c->chat_burst = cfg->chat_burst;
+    c->idle_timeout_ms = cfg->idle_timeout_s * 1000;
+    c->login_timeout_ms = cfg->login_timeout_s * 1000;
+}
+
+static void auth_log(int level, const char *msg)
+{
+    log_msg((log_level_t)level, "auth: %s", msg);
+}
+
+static const auth_kind_t auth_kinds[] = {[CONFIG_AUTH_MEMORY] = AUTH_MEMORY,
+                                         [CONFIG_AUTH_REDIS] = AUTH_REDIS,
+                                         [CONFIG_AUTH_NONE] = AUTH_NONE};
+static const pwhash_cost_t pwhash_costs[] = {[CONFIG_PWHASH_MIN] = PWHASH_COST_MIN,
+                                             [CONFIG_PWHASH_INTERACTIVE] = PWHASH_COST_INTERACTIVE,
+                                             [CONFIG_PWHASH_MODERATE] = PWHASH_COST_MODERATE};
+
+/* The auth backend and the directory and login shards (2 of each per worker:
+ * enough that one busy shard rarely holds a worker up). */
+static int chat_start(struct server *srv, const config_t *cfg, char *err, size_t errlen)
+{
+    auth_config_t acfg;
+    auth_config_default(&acfg, auth_kinds[cfg->auth]);
+    acfg.redis_host = cfg->redis_host;
+    acfg.redis_port = cfg->redis_port;
+    acfg.legacy_plain = cfg->redis_legacy_plain;
+    acfg.cost = pwhash_costs[cfg->pwhash_cost];
+    acfg.timeout_ms = cfg->login_timeout_s * 1000;
+    acfg.log = auth_log;
+    srv->chat.auth = auth_create(&acfg);
+    if (srv->chat.auth == NULL) {
+        snprintf(err, errlen, "cannot start the %s auth backend", config_auth_name(cfg->auth));
+        return -1;
+    }
+    unsigned shards = srv->nworkers * 2;
+    srv->chat.ndirs = shards < CHAT_DIR_SHARDS_MAX ? shards : CHAT_DIR_SHARDS_MAX;
+    srv->chat.nlogins = shards < CHAT_LOGIN_SHARDS_MAX ? shards : CHAT_LOGIN_SHARDS_MAX;
+    for (unsigned i = 0; i < srv->chat.ndirs; i++) {
+        if (directory_spawn(&srv->chat, &srv->chat.dirs[i]) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    for (unsigned i = 0; i < srv->chat.nlogins; i++) {
+        if (login_spawn(&srv->chat, &srv->chat.logins[i]) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+server_t *server_create(const config_t *cfg, char *err, size_t errlen)
+{
+    struct server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return NULL;
+    srv->nworkers = cfg->threads != 0 ? cfg->threads : cpu_count();
+    chat_config_from(&srv->chat.cfg, cfg);
+    srv->workers = calloc(srv->nworkers, sizeof(worker_t));
+    sched_hooks_t hooks = {.wake = wake_worker, .ctx = srv};
+    srv->sched = srv->workers ? sched_create(srv->nworkers, &hooks) : NULL;
+    if (srv->sched == NULL) {
+        snprintf(err, errlen, "out of memory");
+        server_destroy(srv);
+        return NULL;
+    }
+    srv->chat.sched = srv->sched;
+    if (chat_start(srv, cfg, err, errlen) != 0) {
+        server_destroy(srv);
+        return NULL;
+    }
+    net_config_t ncfg;
+    net_config_init(&ncfg);
+    ncfg.backend = net_backend_of(cfg->io_backend);
+    ncfg.outbox_limit = cfg->outbox_limit;
+    ncfg.log = net_log;
+    int rc = check_port_free(cfg->bind, cfg->port);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->bind, (unsigned)cfg->port,
+                 strerror(-rc));
+        server_destroy(srv);
+        return NULL;
+    }
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        if (worker_open(srv, i, cfg, &ncfg, err, errlen) != 0) {
+            server_destroy(srv);
+            return NULL;
+        }
+    }
+    return srv;
+}
+
+int server_start(server_t *srv)
+{
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        int rc = pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]);
+        if (rc != 0)
+            return -rc;
+        srv->workers[i].started = true;
+    }
+    return 0;
+}
+
+void server_shutdown(server_t *srv, unsigned timeout_ms)
+{
+    srv->drain_deadline_ms = timer_now_ms() + timeout_ms;
+    atomic_store(&srv->draining, true); /* after the deadline: workers read both */
+    wake_all(srv);
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        if (srv->workers[i].started)
+            pthread_join(srv->workers[i].thread, NULL);
+    }
+    srv->joined = true;
+}
+
+/* Order matters: (1) stop and join the workers; (2) destroy the auth backend
+ * (it completes pending logins: their messages now only queue up); (3)
+ * silence the wake hook, then destroy the ports, whose on_close callbacks
+ * send CLOSED messages that also only queue up; (4) destroy the scheduler,
+ * which releases those messages and runs every actor's on_exit. */
+void server_destroy(server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    atomic_store(&srv->stop, true);
+    for (unsigned i = 0; i < srv->nworkers && srv->workers; i++) {
+        if (srv->workers[i].port != NULL)
+            net_port_wake(srv->workers[i].port);
+    }
+    for (unsigned i = 0; i < srv->nworkers && srv->workers && !srv->joined; i++) {
+        if (srv->workers[i].started)
+            pthread_join(srv->workers[i].thread, NULL);
+    }
+    auth_destroy(srv->chat.auth);
+    atomic_store(&srv->ports_gone, true);
+    for (unsigned i = 0; i < srv->nworkers && srv->workers; i++) {
+        if (srv->workers[i].port != NULL)
+            net_port_destroy(srv->workers[i].port);
+    }
+    sched_destroy(srv->sched);
+    free(srv->workers);
+    free(srv);
+}
+
+uint16_t server_port(const server_t *srv)
+{
+    return srv->port;
+}
+
+unsigned server_threads(const server_t *srv)
+{
+    return srv->nworkers;
+}
+
+const char *server_backend(const server_t *srv)
+{
+    return net_backend_name(srv->workers[0].port);
+}
