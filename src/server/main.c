@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "server.h"
+#include "user_cmd.h"
 #include "log.h"
 
 #ifndef RINGCHAT_VERSION
@@ -50,6 +51,8 @@ static int wait_for_signal(int sfd)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "user") == 0)
+        return user_cmd_main(argc - 1, argv + 1);
     config_t cfg;
     char err[CONFIG_ERR_MAX];
     config_defaults(&cfg);

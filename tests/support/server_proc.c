@@ -48,7 +48,7 @@ static int read_line(int fd, char *buf, size_t cap, long deadline)
     return 0;
 }
 
-static pid_t spawn(const char *const *args, int out_fd, int err_fd)
+static pid_t spawn_in(const char *const *args, int in_fd, int out_fd, int err_fd)
 {
     const char *argv[64] = {RINGCHAT_BIN};
     int argc = 1;
@@ -59,11 +59,18 @@ static pid_t spawn(const char *const *args, int out_fd, int err_fd)
     if (pid == 0) {
         dup2(out_fd, STDOUT_FILENO);
         dup2(err_fd, STDERR_FILENO);
-        int devnull = open("/dev/null", O_RDONLY);
-        dup2(devnull, STDIN_FILENO);
+        dup2(in_fd, STDIN_FILENO);
         execv(RINGCHAT_BIN, (char *const *)argv);
         _exit(127);
     }
+    return pid;
+}
+
+static pid_t spawn(const char *const *args, int out_fd, int err_fd)
+{
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    pid_t pid = spawn_in(args, devnull, out_fd, err_fd);
+    close(devnull);
     return pid;
 }
 
@@ -151,14 +158,29 @@ static void slurp(int fd, char *buf, size_t cap)
 
 int run_ringchat(const char *const *args, char *out, size_t outcap, char *err, size_t errcap)
 {
+    return run_ringchat_input(args, "", out, outcap, err, errcap);
+}
+
+int run_ringchat_input(const char *const *args, const char *input, char *out, size_t outcap,
+                       char *err, size_t errcap)
+{
     char opath[] = "/tmp/ringchat-test-out-XXXXXX", epath[] = "/tmp/ringchat-test-err-XXXXXX";
     int ofd = mkstemp(opath), efd = mkstemp(epath);
     if (ofd < 0 || efd < 0)
         return -1;
     unlink(opath);
     unlink(epath);
+    char ipath[] = "/tmp/ringchat-test-in-XXXXXX";
+    int ifd = mkstemp(ipath);
+    if (ifd < 0)
+        return -1;
+    unlink(ipath);
+    ssize_t w = write(ifd, input, strlen(input));
+    (void)w;
+    lseek(ifd, 0, SEEK_SET);
     server_proc_t s = {.out_fd = -1};
-    s.pid = spawn(args, ofd, efd);
+    s.pid = spawn_in(args, ifd, ofd, efd);
+    close(ifd);
     s.pidfd = (int)syscall(SYS_pidfd_open, s.pid, 0);
     int status = server_wait(&s, 10000);
     slurp(ofd, out, outcap);

@@ -36,6 +36,10 @@ int tcp_connect(uint16_t port);
  * status as from waitpid, or -1. */
 int run_ringchat(const char *const *args, char *out, size_t outcap, char *err, size_t errcap);
 
+/* As run_ringchat, with `input` written to the child's stdin. */
+int run_ringchat_input(const char *const *args, const char *input, char *out, size_t outcap,
+                       char *err, size_t errcap);
+
 /* Reads the whole log file of s into buf (NUL-terminated). */
 void server_read_log(const server_proc_t *s, char *buf, size_t cap);
 
