@@ -22,6 +22,7 @@ declare -A CMD_PKGS=(
   [redis-server]=redis-server
   [redis-cli]=redis-tools
   [clang]=clang
+  [gnuplot]=gnuplot-nox
 )
 
 missing=()

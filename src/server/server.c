@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -338,9 +339,12 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
         return NULL;
     srv->nworkers = cfg->threads != 0 ? cfg->threads : cpu_count();
     chat_config_from(&srv->chat.cfg, cfg);
+    srv->chat.stats = aligned_alloc(64, srv->nworkers * sizeof(chat_stats_t));
+    if (srv->chat.stats != NULL)
+        memset(srv->chat.stats, 0, srv->nworkers * sizeof(chat_stats_t));
     srv->workers = calloc(srv->nworkers, sizeof(worker_t));
     sched_hooks_t hooks = {.wake = wake_worker, .ctx = srv};
-    srv->sched = srv->workers ? sched_create(srv->nworkers, &hooks) : NULL;
+    srv->sched = srv->workers && srv->chat.stats ? sched_create(srv->nworkers, &hooks) : NULL;
     if (srv->sched == NULL) {
         snprintf(err, errlen, "out of memory");
         server_destroy(srv);
@@ -356,6 +360,13 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
     ncfg.backend = net_backend_of(cfg->io_backend);
     ncfg.outbox_limit = cfg->outbox_limit;
     ncfg.log = net_log;
+    /* Sent (best effort) before a slow-consumer close; each port keeps its
+     * own reference. */
+    ncfg.overflow_notice = net_buf_alloc(PROTO_HEADER_SIZE + PROTO_ERROR_NTF_BODY);
+    if (ncfg.overflow_notice != NULL)
+        proto_encode_error_ntf(net_buf_data(ncfg.overflow_notice),
+                               PROTO_HEADER_SIZE + PROTO_ERROR_NTF_BODY, PROTO_ERR_SLOW_CONSUMER,
+                               0);
     int rc = check_port_free(cfg->bind, cfg->port);
     if (rc != 0) {
         snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->bind, (unsigned)cfg->port,
@@ -365,10 +376,14 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
     }
     for (unsigned i = 0; i < srv->nworkers; i++) {
         if (worker_open(srv, i, cfg, &ncfg, err, errlen) != 0) {
+            if (ncfg.overflow_notice != NULL)
+                net_buf_unref(ncfg.overflow_notice);
             server_destroy(srv);
             return NULL;
         }
     }
+    if (ncfg.overflow_notice != NULL)
+        net_buf_unref(ncfg.overflow_notice);
     return srv;
 }
 
@@ -420,6 +435,13 @@ void server_destroy(server_t *srv)
             net_port_destroy(srv->workers[i].port);
     }
     sched_destroy(srv->sched);
+    if (srv->chat.stats != NULL) {
+        chat_stats_t st;
+        chat_stats_sum(&srv->chat, srv->nworkers, &st);
+        log_info("stats: chat_accepted=%" PRIu64 " notifies_queued=%" PRIu64, st.chat_accepted,
+                 st.notifies_queued);
+    }
+    free(srv->chat.stats);
     free(srv->workers);
     free(srv);
 }

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "backends.h"
@@ -444,6 +446,162 @@ static void backend_unavailable(const char *backend)
     itest_stop(&s);
 }
 
+/* Reads until a packet of `id` arrives, skipping room notices (208, 209,
+ * 217); returns its body length or -1. Runs in worker threads: no cr_assert. */
+static int read_until(int fd, uint16_t id, uint8_t *buf, size_t cap)
+{
+    for (int i = 0; i < 100000; i++) {
+        proto_header_t h;
+        int n = wire_recv(fd, buf, cap, &h, T);
+        if (n < 0)
+            return -1;
+        if (h.id == id)
+            return n - PROTO_HEADER_SIZE;
+        if (h.id != PROTO_ROOM_NEW_USER_NTF && h.id != PROTO_ROOM_USER_LIST_NTF &&
+            h.id != PROTO_ROOM_LEAVE_USER_NTF)
+            return -1;
+    }
+    return -1;
+}
+
+typedef struct churn_arg {
+    uint16_t port;
+    int index;
+    int failures;
+} churn_arg_t;
+
+/* 100 cycles of enter room 5 / leave, racing the other threads. */
+static void *churn_main(void *p)
+{
+    churn_arg_t *a = p;
+    char id[16];
+    snprintf(id, sizeof(id), "churn%d", a->index);
+    int fd = wire_connect_login(a->port, id, "pw", T);
+    if (fd < 0) {
+        a->failures = 1000;
+        return NULL;
+    }
+    uint8_t buf[PROTO_USER_LIST_PACKET_MAX], pkt[16];
+    uint16_t r;
+    for (int i = 0; i < 100; i++) {
+        size_t n = proto_encode_room_enter_req(pkt, sizeof(pkt), 5);
+        int len = wire_send(fd, pkt, n) == 0
+                      ? read_until(fd, PROTO_ROOM_ENTER_RES, buf, sizeof(buf))
+                      : -1;
+        if (len != 2 || proto_decode_result(buf + 5, 2, &r) != 0 || r != 0) {
+            a->failures++;
+            break;
+        }
+        n = proto_encode_room_leave_req(pkt, sizeof(pkt));
+        len = wire_send(fd, pkt, n) == 0 ? read_until(fd, PROTO_ROOM_LEAVE_RES, buf, sizeof(buf))
+                                         : -1;
+        if (len != 2 || proto_decode_result(buf + 5, 2, &r) != 0 || r != 0) {
+            a->failures++;
+            break;
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+/* The room is created and freed over and over while others enter: every
+ * enter and leave is answered 0, and the room ends empty. */
+static void room_churn(const char *backend)
+{
+    enum { THREADS = 8 };
+    server_proc_t s;
+    start(&s, backend, NULL);
+    pthread_t t[THREADS];
+    churn_arg_t args[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (churn_arg_t){.port = s.port, .index = i};
+        cr_assert_eq(pthread_create(&t[i], NULL, churn_main, &args[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(args[i].failures, 0, "thread %d failed", i);
+    }
+    int fd = wire_connect_login(s.port, "after", "pw", T);
+    cr_assert_eq(wire_enter(fd, 5, T), 0);
+    cr_assert(wire_silent(fd, 300), "the room should be empty: no user list");
+    close(fd);
+    itest_stop(&s);
+}
+
+/* Reads one batch of notifies numbered first..first+n-1, in order (and, for
+ * the sender, its n ROOM_CHAT_RES 0 interleaved). Returns whether a
+ * ROOM_LEAVE_USER_NTF (the slow member's departure) came along. */
+static bool read_batch(int fd, int first, int n, bool sender)
+{
+    uint8_t buf[PROTO_USER_LIST_PACKET_MAX];
+    int notes = 0, results = 0;
+    bool left = false;
+    while (notes < n || (sender && results < n)) {
+        proto_header_t h;
+        int len = wire_recv(fd, buf, sizeof(buf), &h, T);
+        cr_assert_gt(len, 0, "stream ended after %d notifies", first + notes);
+        if (h.id == PROTO_ROOM_CHAT_RES && sender) {
+            cr_assert_eq(buf[5] | buf[6] << 8, 0);
+            results++;
+        } else if (h.id == PROTO_ROOM_LEAVE_USER_NTF) {
+            left = true;
+        } else if (h.id == PROTO_ROOM_NEW_USER_NTF || h.id == PROTO_ROOM_USER_LIST_NTF) {
+            continue; /* the joins before the flood */
+        } else {
+            char want[12];
+            snprintf(want, sizeof(want), "%06d", (first + notes) % 1000000);
+            cr_assert_eq(h.id, PROTO_ROOM_CHAT_NOTIFY, "unexpected packet %u", h.id);
+            cr_assert_eq(memcmp(buf + 5 + 33, want, 6), 0, "msg %s lost or out of order", want);
+            notes++;
+        }
+    }
+    return left;
+}
+
+/* A member that never reads is cut at --outbox-limit (its departure is
+ * announced to the room) while the sender and another member receive every
+ * message, in order. The kernel's socket buffers absorb megabytes before the
+ * outbox grows, so the sender floods in pipelined batches until the cut. */
+static void slow_consumer_is_cut(const char *backend)
+{
+    enum { BATCH = 50, MAX_MSGS = 100000 };
+    server_proc_t s;
+    start(&s, backend, ARGS("--outbox-limit", "64k"));
+    int slow = tcp_connect(s.port);
+    cr_assert_eq(wire_login(slow, "slow", "pw", T), 0);
+    cr_assert_eq(wire_enter(slow, 1, T), 0);
+    int fast = wire_connect_login(s.port, "fast", "pw", T);
+    int watch = wire_connect_login(s.port, "watch", "pw", T);
+    cr_assert_eq(wire_enter(fast, 1, T), 0);
+    cr_assert_eq(wire_enter(watch, 1, T), 0);
+    static uint8_t pkt[BATCH * (PROTO_HEADER_SIZE + PROTO_MSG_FIELD)];
+    char text[251];
+    bool cut = false;
+    int sent = 0;
+    while (!cut && sent < MAX_MSGS) {
+        size_t len = 0;
+        for (int i = 0; i < BATCH; i++) {
+            memset(text, 'z', 250);
+            snprintf(text, sizeof(text), "%06d", (sent + i) % 1000000);
+            text[6] = 'z';
+            text[250] = '\0';
+            len += proto_encode_room_chat_req(pkt + len, sizeof(pkt) - len, text, 250);
+        }
+        cr_assert_eq(wire_send(fast, pkt, len), 0);
+        cut |= read_batch(fast, sent, BATCH, true);
+        cut |= read_batch(watch, sent, BATCH, false);
+        sent += BATCH;
+    }
+    cr_assert(cut, "no slow-consumer disconnect after %d messages", sent);
+    cr_log_info("%s: slow member cut after %d messages (%d bytes each)", backend, sent,
+                PROTO_HEADER_SIZE + PROTO_CHAT_NOTIFY_BODY);
+    cr_assert(wire_wait_closed(slow, 3 * T), "the slow member's connection did not end");
+    close(slow);
+    close(fast);
+    close(watch);
+    itest_stop(&s);
+}
+
 BOTH_BACKENDS(chat, login_rules)
 BOTH_BACKENDS(chat, invalid_login_bodies)
 BOTH_BACKENDS(chat, enter_rules)
@@ -457,3 +615,5 @@ BOTH_BACKENDS(chat, user_limit)
 BOTH_BACKENDS(chat, pipelined_requests)
 BOTH_BACKENDS(chat, graceful_shutdown)
 BOTH_BACKENDS(chat, backend_unavailable)
+BOTH_BACKENDS(chat, room_churn)
+BOTH_BACKENDS(chat, slow_consumer_is_cut)

@@ -111,3 +111,18 @@ void chat_send_result(net_conn_t conn, uint16_t packet_id, uint16_t result)
     }
     net_buf_unref(b);
 }
+
+chat_stats_t *chat_stats_mine(const chat_ctx_t *ctx)
+{
+    int w = sched_current_worker(ctx->sched);
+    return w >= 0 ? &ctx->stats[w] : NULL;
+}
+
+void chat_stats_sum(const chat_ctx_t *ctx, unsigned nworkers, chat_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned i = 0; i < nworkers; i++) {
+        out->chat_accepted += ck_pr_load_64(&ctx->stats[i].chat_accepted);
+        out->notifies_queued += ck_pr_load_64(&ctx->stats[i].notifies_queued);
+    }
+}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "actor.h"
+#include "ckpr.h"
 #include "net.h"
 #include "proto.h"
 #include "scheduler.h"
@@ -32,6 +33,15 @@ typedef struct chat_config {
 
 enum { CHAT_DIR_SHARDS_MAX = 64, CHAT_LOGIN_SHARDS_MAX = 64 };
 
+/* Counters of one worker thread. Only actors running on that worker write
+ * them (one writer: a plain add stored atomically), anyone may read them:
+ * no shared cache line is touched per message. */
+typedef struct chat_stats {
+    uint64_t chat_accepted;   /* ROOM_CHAT_REQ answered 0 */
+    uint64_t notifies_queued; /* ROOM_CHAT_NOTIFY handed to a member's send path */
+    char pad[64 - 2 * sizeof(uint64_t)];
+} chat_stats_t;
+
 /* Everything a chat actor needs to reach the rest of the server. */
 typedef struct chat_ctx {
     chat_config_t cfg;
@@ -43,6 +53,7 @@ typedef struct chat_ctx {
     actor_ref_t logins[CHAT_LOGIN_SHARDS_MAX]; /* login shards */
     uint64_t users_online;                     /* logged-in users, atomic (ck_pr) */
     uint64_t next_uid;                         /* user_uid source, atomic (ck_pr) */
+    chat_stats_t *stats;                       /* one per worker, cache-line aligned */
 } chat_ctx_t;
 
 /* A logged-in user as rooms see it: immutable after login, shared by the
@@ -148,6 +159,22 @@ typedef struct login_logout {
         memcpy((m)->p.bytes, &(v), sizeof(v));                                                     \
     } while (0)
 #define CHAT_GET(m, v) memcpy(&(v), (m)->p.bytes, sizeof(v))
+
+/* The calling worker's counters, or NULL on a thread that is not a worker
+ * (never the case for an actor). */
+chat_stats_t *chat_stats_mine(const chat_ctx_t *ctx);
+
+/* Adds n to a counter of the calling worker (single writer: a plain add,
+ * stored atomically so that chat_stats_sum may read it). */
+#define CHAT_COUNT(ctx, field, n)                                                                  \
+    do {                                                                                           \
+        chat_stats_t *st_ = chat_stats_mine(ctx);                                                  \
+        if (st_ != NULL)                                                                           \
+            ck_pr_store_64(&st_->field, st_->field + (n));                                         \
+    } while (0)
+
+/* Sums every worker's counters into *out. Any thread. */
+void chat_stats_sum(const chat_ctx_t *ctx, unsigned nworkers, chat_stats_t *out);
 
 /* Queues a *_RES packet (LOGIN_RES, ROOM_ENTER_RES, ROOM_LEAVE_RES,
  * ROOM_CHAT_RES: all a u16 result) on conn. Any thread. */

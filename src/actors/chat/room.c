@@ -20,15 +20,18 @@ typedef struct room {
     chat_user_t **members;
 } room_t;
 
-/* Queues one encoded buffer to every member except `skip` (may be NULL),
- * then drops the caller's reference. A member whose connection is gone or
- * too slow is skipped here; its session's leave removes it. */
-static void broadcast(room_t *r, net_buf_t *b, const chat_user_t *skip)
+/* Queues one encoded buffer to every member, then drops the caller's
+ * reference. A member whose connection is gone or
+ * too slow is skipped here; its session's leave removes it. Returns how many
+ * members it was queued to. */
+static uint32_t broadcast(room_t *r, net_buf_t *b)
 {
+    uint32_t queued = 0;
     for (uint32_t i = 0; i < r->count; i++)
-        if (r->members[i] != skip)
-            (void)net_conn_send(r->members[i]->conn, b);
+        if (net_conn_send(r->members[i]->conn, b) == 0)
+            queued++;
     net_buf_unref(b);
+    return queued;
 }
 
 /* ROOM_USER_LIST_NTF to `to`: the current members, at most 127 a packet. */
@@ -85,7 +88,7 @@ static void on_enter(room_t *r, chat_user_t *u)
     net_buf_t *b = net_buf_alloc(size);
     if (b != NULL) {
         net_buf_truncate(b, proto_encode_room_new_user_ntf(net_buf_data(b), size, u->uid, u->id));
-        broadcast(r, b, NULL); /* before the append: the newcomer is not told of itself */
+        (void)broadcast(r, b); /* before the append: the newcomer is not told of itself */
     }
     r->members[r->count++] = u;
     reply_enter(r, u, PROTO_OK);
@@ -106,7 +109,7 @@ static void on_leave(room_t *r, const room_leave_t *l)
     net_buf_t *b = net_buf_alloc(size);
     if (b != NULL) {
         net_buf_truncate(b, proto_encode_room_leave_user_ntf(net_buf_data(b), size, u->uid));
-        broadcast(r, b, NULL);
+        (void)broadcast(r, b);
     }
     chat_user_unref(u);
     if (r->count == 0) {
@@ -136,7 +139,8 @@ static void room_behaviour(actor_t *self, msg_t *m)
         room_chat_t c;
         CHAT_GET(m, c);
         m->drop = NULL; /* broadcast drops the reference */
-        broadcast(r, c.notify, NULL);
+        uint32_t queued = broadcast(r, c.notify);
+        CHAT_COUNT(r->ctx, notifies_queued, queued);
         break;
     }
     case ROOM_MSG_EXIT:

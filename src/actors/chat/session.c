@@ -210,6 +210,7 @@ static void on_chat(session_t *s, const proto_packet_t *p)
     /* The result is queued before the room can queue the notify: the sender
      * sees ROOM_CHAT_RES first (docs/chat-design.md, rule 1). */
     chat_send_result(s->conn, PROTO_ROOM_CHAT_RES, PROTO_OK);
+    CHAT_COUNT(s->ctx, chat_accepted, 1);
     if (chat_send(s->room, ROOM_MSG_CHAT, &rc, sizeof(rc)) == -ENOMEM)
         net_buf_unref(rc.notify);
 }
