@@ -80,7 +80,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (server_start(srv) != 0) {
-        log_error("cannot start the worker threads");
+        log_error("cannot start the server (see above)");
         server_destroy(srv);
         return 1;
     }

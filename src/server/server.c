@@ -26,7 +26,9 @@
 
 #include "auth.h"
 #include "directory.h"
+#include "ckpr.h"
 #include "log.h"
+#include "metrics.h"
 #include "login.h"
 #include "net.h"
 #include "scheduler.h"
@@ -61,6 +63,9 @@ struct server {
     atomic_uint ndrained;   /* workers whose port has emptied while draining */
     uint64_t drain_deadline_ms;
     bool joined; /* server_shutdown joined the workers */
+    metrics_t *metrics;
+    uint16_t metrics_port;
+    const char *auth_name;
 };
 
 /* What a connection's net udata points to: its session actor. Allocated on
@@ -339,6 +344,8 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
         return NULL;
     srv->nworkers = cfg->threads != 0 ? cfg->threads : cpu_count();
     chat_config_from(&srv->chat.cfg, cfg);
+    srv->metrics_port = cfg->metrics_port;
+    srv->auth_name = config_auth_name(cfg->auth);
     srv->chat.stats = aligned_alloc(64, srv->nworkers * sizeof(chat_stats_t));
     if (srv->chat.stats != NULL)
         memset(srv->chat.stats, 0, srv->nworkers * sizeof(chat_stats_t));
@@ -387,12 +394,82 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
     return srv;
 }
 
+/* One counter or gauge, with its HELP and TYPE lines. */
+static void metric(metrics_text_t *t, const char *name, const char *type, const char *help,
+                   uint64_t value)
+{
+    metrics_printf(t, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name,
+                   value);
+}
+
+/* The /metrics body: sums over the ports and workers, read without stopping
+ * anything (each value is atomic; the set is not a snapshot). */
+static void render_metrics(void *ctx, metrics_text_t *t)
+{
+    struct server *srv = ctx;
+    net_stats_t n = {0};
+    uint64_t conns = 0;
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        net_stats_t one;
+        net_port_stats(srv->workers[i].port, &one);
+        n.accepted += one.accepted, n.closed += one.closed, n.bytes_in += one.bytes_in;
+        n.bytes_out += one.bytes_out, n.slow_closes += one.slow_closes;
+        n.recv_enobufs += one.recv_enobufs, n.accept_pauses += one.accept_pauses;
+        conns += net_port_conn_count(srv->workers[i].port);
+    }
+    chat_stats_t c;
+    chat_stats_sum(&srv->chat, srv->nworkers, &c);
+    auth_stats_t a;
+    auth_get_stats(srv->chat.auth, &a);
+    sched_stats_t sc;
+    sched_stats(srv->sched, &sc);
+    metrics_printf(t,
+                   "# HELP ringchat_info Build and runtime facts.\n# TYPE ringchat_info gauge\n"
+                   "ringchat_info{backend=\"%s\",threads=\"%u\",auth=\"%s\"} 1\n",
+                   net_backend_name(srv->workers[0].port), srv->nworkers, srv->auth_name);
+    metric(t, "ringchat_connections", "gauge", "Open connections.", conns);
+    metric(t, "ringchat_connections_accepted_total", "counter", "Connections accepted.",
+           n.accepted);
+    metric(t, "ringchat_connections_closed_total", "counter", "Connections closed.", n.closed);
+    metric(t, "ringchat_slow_consumer_disconnects_total", "counter",
+           "Connections closed at --outbox-limit.", n.slow_closes);
+    metric(t, "ringchat_bytes_in_total", "counter", "Bytes received.", n.bytes_in);
+    metric(t, "ringchat_bytes_out_total", "counter", "Bytes sent.", n.bytes_out);
+    metric(t, "ringchat_accept_pauses_total", "counter", "Times accepting paused (fd limit).",
+           n.accept_pauses);
+    metric(t, "ringchat_users_online", "gauge", "Logged-in users.",
+           ck_pr_load_64((uint64_t *)&srv->chat.users_online));
+    metric(t, "ringchat_chat_messages_accepted_total", "counter", "ROOM_CHAT_REQ answered 0.",
+           c.chat_accepted);
+    metric(t, "ringchat_notifies_queued_total", "counter",
+           "ROOM_CHAT_NOTIFY packets queued to members.", c.notifies_queued);
+    metrics_printf(t, "# HELP ringchat_auth_results_total Auth backend answers.\n"
+                      "# TYPE ringchat_auth_results_total counter\n");
+    metrics_printf(t, "ringchat_auth_results_total{result=\"ok\"} %" PRIu64 "\n", a.ok);
+    metrics_printf(t, "ringchat_auth_results_total{result=\"denied\"} %" PRIu64 "\n", a.denied);
+    metrics_printf(t, "ringchat_auth_results_total{result=\"unavailable\"} %" PRIu64 "\n",
+                   a.unavailable);
+    metric(t, "ringchat_actors_scheduled_total", "counter", "Actors put on a run queue.",
+           sc.schedules);
+    metric(t, "ringchat_actors_stolen_total", "counter", "Actors run by a worker that stole them.",
+           sc.steals);
+    metric(t, "ringchat_actor_messages_total", "counter", "Messages handed to actors.",
+           sc.delivered);
+}
+
 int server_start(server_t *srv)
 {
+    if (srv->metrics_port != 0) {
+        srv->metrics = metrics_start("127.0.0.1", srv->metrics_port, render_metrics, srv);
+        if (srv->metrics == NULL)
+            return -EADDRINUSE;
+    }
     for (unsigned i = 0; i < srv->nworkers; i++) {
         int rc = pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]);
-        if (rc != 0)
+        if (rc != 0) {
+            log_error("cannot start worker thread %u: %s", i, strerror(rc));
             return -rc;
+        }
         srv->workers[i].started = true;
     }
     return 0;
@@ -419,6 +496,8 @@ void server_destroy(server_t *srv)
 {
     if (srv == NULL)
         return;
+    metrics_stop(srv->metrics); /* first: it reads everything below */
+    srv->metrics = NULL;
     atomic_store(&srv->stop, true);
     for (unsigned i = 0; i < srv->nworkers && srv->workers; i++) {
         if (srv->workers[i].port != NULL)
