@@ -53,6 +53,19 @@ static void start_on(server_proc_t *s, const char *backend, const redis_proc_t *
     itest_start(s, backend, args);
 }
 
+/* The server connects to Redis in the background: logins get 34 until it
+ * is ready. Returns the first other answer (or 34 after about 5 s). */
+static int login_once_ready(int fd, const char *id, const char *pw)
+{
+    int res = PROTO_LOGIN_BACKEND_UNAVAILABLE;
+    for (int i = 0; i < 100 && res == PROTO_LOGIN_BACKEND_UNAVAILABLE; i++) {
+        res = wire_login(fd, id, pw, T);
+        if (res == PROTO_LOGIN_BACKEND_UNAVAILABLE)
+            usleep(50000);
+    }
+    return res;
+}
+
 static void hashed_passwords(const char *backend)
 {
     redis_proc_t r;
@@ -66,13 +79,7 @@ static void hashed_passwords(const char *backend)
     server_proc_t s;
     start_on(&s, backend, &r, false);
     int fd = tcp_connect(s.port);
-    int res = PROTO_LOGIN_BACKEND_UNAVAILABLE;
-    for (int i = 0; i < 50 && res == PROTO_LOGIN_BACKEND_UNAVAILABLE; i++) {
-        res = wire_login(fd, "alice", "wrong", T); /* 34 until connected */
-        if (res == PROTO_LOGIN_BACKEND_UNAVAILABLE)
-            usleep(50000);
-    }
-    cr_assert_eq(res, PROTO_LOGIN_USER_INVALID_PW);
+    cr_assert_eq(login_once_ready(fd, "alice", "wrong"), PROTO_LOGIN_USER_INVALID_PW);
     cr_assert_eq(wire_login(fd, "nobody", "s3cret", T), PROTO_LOGIN_USER_INVALID_PW);
     cr_assert_eq(wire_login(fd, "alice", "s3cret", T), PROTO_OK);
     close(fd);
@@ -90,13 +97,7 @@ static void legacy_plain_layout(const char *backend)
     server_proc_t s;
     start_on(&s, backend, &r, true);
     int fd = tcp_connect(s.port);
-    int res = PROTO_LOGIN_BACKEND_UNAVAILABLE;
-    for (int i = 0; i < 50 && res == PROTO_LOGIN_BACKEND_UNAVAILABLE; i++) {
-        res = wire_login(fd, "bob", "nope", T);
-        if (res == PROTO_LOGIN_BACKEND_UNAVAILABLE)
-            usleep(50000);
-    }
-    cr_assert_eq(res, PROTO_LOGIN_USER_INVALID_PW);
+    cr_assert_eq(login_once_ready(fd, "bob", "nope"), PROTO_LOGIN_USER_INVALID_PW);
     cr_assert_eq(wire_login(fd, "bob", "plainpw", T), PROTO_OK);
     close(fd);
     itest_stop(&s);
@@ -113,13 +114,7 @@ static void redis_killed_and_restarted(const char *backend)
     server_proc_t s;
     start_on(&s, backend, &r, false);
     int fd = tcp_connect(s.port);
-    int res = PROTO_LOGIN_BACKEND_UNAVAILABLE;
-    for (int i = 0; i < 50 && res == PROTO_LOGIN_BACKEND_UNAVAILABLE; i++) {
-        res = wire_login(fd, "carol", "bad", T);
-        if (res == PROTO_LOGIN_BACKEND_UNAVAILABLE)
-            usleep(50000);
-    }
-    cr_assert_eq(res, PROTO_LOGIN_USER_INVALID_PW);
+    cr_assert_eq(login_once_ready(fd, "carol", "bad"), PROTO_LOGIN_USER_INVALID_PW);
     cr_assert_eq(redis_proc_kill(&r), 0);
     for (int i = 0; i < 5; i++) {
         long t0 = now_ms();
@@ -128,14 +123,7 @@ static void redis_killed_and_restarted(const char *backend)
     }
     cr_assert_eq(redis_proc_restart(&r), 0);
     user_add(&r, "carol", "pw\n"); /* persistence is off: the data went with it */
-    res = PROTO_LOGIN_BACKEND_UNAVAILABLE;
-    for (int i = 0; i < 100 && res != PROTO_OK; i++) {
-        res = wire_login(fd, "carol", "pw", T);
-        cr_assert(res == PROTO_OK || res == PROTO_LOGIN_BACKEND_UNAVAILABLE, "got %d", res);
-        if (res != PROTO_OK)
-            usleep(50000);
-    }
-    cr_assert_eq(res, PROTO_OK, "no login after the restart");
+    cr_assert_eq(login_once_ready(fd, "carol", "pw"), PROTO_OK, "no login after the restart");
     close(fd);
     itest_stop(&s);
     redis_proc_cleanup(&r);
@@ -150,26 +138,14 @@ static void redis_paused(const char *backend)
     server_proc_t s;
     start_on(&s, backend, &r, false);
     int fd = tcp_connect(s.port);
-    int res = PROTO_LOGIN_BACKEND_UNAVAILABLE;
-    for (int i = 0; i < 50 && res == PROTO_LOGIN_BACKEND_UNAVAILABLE; i++) {
-        res = wire_login(fd, "dave", "bad", T);
-        if (res == PROTO_LOGIN_BACKEND_UNAVAILABLE)
-            usleep(50000);
-    }
-    cr_assert_eq(res, PROTO_LOGIN_USER_INVALID_PW);
+    cr_assert_eq(login_once_ready(fd, "dave", "bad"), PROTO_LOGIN_USER_INVALID_PW);
     cr_assert_eq(redis_proc_pause(&r), 0);
     long t0 = now_ms();
     cr_assert_eq(wire_login(fd, "dave", "pw", T), PROTO_LOGIN_BACKEND_UNAVAILABLE);
     long took = now_ms() - t0;
     cr_assert(took >= 800 && took <= 2500, "34 after %ld ms, want about 1000", took);
     cr_assert_eq(redis_proc_resume(&r), 0);
-    res = PROTO_LOGIN_BACKEND_UNAVAILABLE;
-    for (int i = 0; i < 100 && res != PROTO_OK; i++) {
-        res = wire_login(fd, "dave", "pw", T);
-        if (res != PROTO_OK)
-            usleep(50000);
-    }
-    cr_assert_eq(res, PROTO_OK, "no login after the resume");
+    cr_assert_eq(login_once_ready(fd, "dave", "pw"), PROTO_OK, "no login after the resume");
     close(fd);
     itest_stop(&s);
     redis_proc_cleanup(&r);
