@@ -402,6 +402,30 @@ static void metric(metrics_text_t *t, const char *name, const char *type, const 
                    value);
 }
 
+/* LOGIN_RES by code, and the latency histogram of logins sent to a shard. */
+static void render_logins(metrics_text_t *t, const chat_stats_t *c)
+{
+    metrics_printf(t, "# HELP ringchat_logins_total LOGIN_RES sent, by result.\n"
+                      "# TYPE ringchat_logins_total counter\n");
+    for (int i = 0; i < CHAT_LOGIN_CODES; i++)
+        metrics_printf(t, "ringchat_logins_total{code=\"%u\",result=\"%s\"} %" PRIu64 "\n",
+                       chat_login_codes[i], proto_code_name(chat_login_codes[i]), c->logins[i]);
+    metrics_printf(t, "# HELP ringchat_login_seconds Time from LOGIN_REQ to LOGIN_RES.\n"
+                      "# TYPE ringchat_login_seconds histogram\n");
+    uint64_t cumulative = 0;
+    for (int b = 0; b <= CHAT_LOGIN_BUCKETS; b++) {
+        cumulative += c->login_ms[b];
+        if (b < CHAT_LOGIN_BUCKETS)
+            metrics_printf(t, "ringchat_login_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                           chat_login_bucket_ms[b] / 1000.0, cumulative);
+        else
+            metrics_printf(t, "ringchat_login_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+                           cumulative);
+    }
+    metrics_printf(t, "ringchat_login_seconds_sum %g\nringchat_login_seconds_count %" PRIu64 "\n",
+                   c->login_ms_sum / 1000.0, cumulative);
+}
+
 /* The /metrics body: sums over the ports and workers, read without stopping
  * anything (each value is atomic; the set is not a snapshot). */
 static void render_metrics(void *ctx, metrics_text_t *t)
@@ -449,6 +473,10 @@ static void render_metrics(void *ctx, metrics_text_t *t)
     metrics_printf(t, "ringchat_auth_results_total{result=\"denied\"} %" PRIu64 "\n", a.denied);
     metrics_printf(t, "ringchat_auth_results_total{result=\"unavailable\"} %" PRIu64 "\n",
                    a.unavailable);
+    metric(t, "ringchat_rooms", "gauge", "Rooms with members.", c.rooms_created - c.rooms_freed);
+    metric(t, "ringchat_room_members", "gauge", "Sessions in a room.",
+           c.room_joins - c.room_leaves);
+    render_logins(t, &c);
     metric(t, "ringchat_actors_scheduled_total", "counter", "Actors put on a run queue.",
            sc.schedules);
     metric(t, "ringchat_actors_stolen_total", "counter", "Actors run by a worker that stole them.",

@@ -75,8 +75,13 @@ Test(metrics, counters_move_with_traffic)
     cr_assert_eq(value_of(body, "ringchat_chat_messages_accepted_total"), 0);
     cr_assert_eq(value_of(body, "ringchat_users_online"), 0);
 
-    int a = wire_connect_login(s.port, "ann", "pw", T),
-        b = wire_connect_login(s.port, "ben", "pw", T);
+    int bad = tcp_connect(s.port);
+    uint8_t empty_id[5 + 66] = {5 + 66, 0, 201, 0, 0};
+    cr_assert_eq(wire_send(bad, empty_id, sizeof(empty_id)), 0);
+    cr_assert_eq(wire_expect_result(bad, PROTO_LOGIN_RES, T), PROTO_LOGIN_INVALID_ID);
+    close(bad);
+    int a = wire_connect_login(s.port, "ann", "pw", T);
+    int b = wire_connect_login(s.port, "ben", "pw", T);
     cr_assert_eq(wire_enter(a, 1, T), 0);
     cr_assert_eq(wire_enter(b, 1, T), 0);
     uint8_t buf[512];
@@ -97,6 +102,13 @@ Test(metrics, counters_move_with_traffic)
     cr_assert_eq(value_of(body, "ringchat_auth_results_total{result=\"ok\"}"), 2);
     cr_assert_geq(value_of(body, "ringchat_connections_accepted_total"), 2);
     cr_assert_gt(value_of(body, "ringchat_bytes_out_total"), 5 * 2 * 295);
+    cr_assert_eq(value_of(body, "ringchat_rooms"), 1);
+    cr_assert_eq(value_of(body, "ringchat_room_members"), 2);
+    cr_assert_eq(value_of(body, "ringchat_logins_total{code=\"0\",result=\"NONE\"}"), 2);
+    cr_assert_eq(value_of(body, "ringchat_login_seconds_count"), 2, "35 is answered at once");
+    cr_assert_eq(value_of(body, "ringchat_logins_total{code=\"35\",result=\"LOGIN_INVALID_ID\"}"),
+                 1);
+    cr_assert_eq(value_of(body, "ringchat_login_seconds_bucket{le=\"+Inf\"}"), 2);
 
     close(a);
     close(b);
@@ -109,5 +121,7 @@ Test(metrics, counters_move_with_traffic)
     }
     cr_assert_eq(users, 0);
     cr_assert_eq(value_of(body, "ringchat_connections"), 0);
+    cr_assert_eq(value_of(body, "ringchat_rooms"), 0, "the room is freed with its last member");
+    cr_assert_eq(value_of(body, "ringchat_room_members"), 0);
     itest_stop(&s);
 }

@@ -118,11 +118,50 @@ chat_stats_t *chat_stats_mine(const chat_ctx_t *ctx)
     return w >= 0 ? &ctx->stats[w] : NULL;
 }
 
+const uint16_t chat_login_codes[CHAT_LOGIN_CODES] = {
+    PROTO_OK,
+    PROTO_LOGIN_USER_ALREADY,
+    PROTO_LOGIN_USER_USED_ALL_OBJ,
+    PROTO_LOGIN_USER_INVALID_PW,
+    PROTO_LOGIN_BACKEND_UNAVAILABLE,
+    PROTO_LOGIN_INVALID_ID,
+};
+
+const uint32_t chat_login_bucket_ms[CHAT_LOGIN_BUCKETS] = {1,   5,   10,   25,   50,
+                                                           100, 250, 1000, 2500, 5000};
+
+void chat_count_login(const chat_ctx_t *ctx, uint16_t code, int64_t latency_ms)
+{
+    chat_stats_t *st = chat_stats_mine(ctx);
+    if (st == NULL)
+        return;
+    for (int i = 0; i < CHAT_LOGIN_CODES; i++)
+        if (chat_login_codes[i] == code)
+            ck_pr_store_64(&st->logins[i], st->logins[i] + 1);
+    if (latency_ms < 0)
+        return;
+    int b = 0;
+    while (b < CHAT_LOGIN_BUCKETS && (uint64_t)latency_ms > chat_login_bucket_ms[b])
+        b++;
+    ck_pr_store_64(&st->login_ms[b], st->login_ms[b] + 1);
+    ck_pr_store_64(&st->login_ms_sum, st->login_ms_sum + (uint64_t)latency_ms);
+}
+
 void chat_stats_sum(const chat_ctx_t *ctx, unsigned nworkers, chat_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
-    for (unsigned i = 0; i < nworkers; i++) {
-        out->chat_accepted += ck_pr_load_64(&ctx->stats[i].chat_accepted);
-        out->notifies_queued += ck_pr_load_64(&ctx->stats[i].notifies_queued);
+    for (unsigned w = 0; w < nworkers; w++) {
+        chat_stats_t *st = &ctx->stats[w];
+        out->chat_accepted += ck_pr_load_64(&st->chat_accepted);
+        out->notifies_queued += ck_pr_load_64(&st->notifies_queued);
+        out->rooms_created += ck_pr_load_64(&st->rooms_created);
+        out->rooms_freed += ck_pr_load_64(&st->rooms_freed);
+        out->room_joins += ck_pr_load_64(&st->room_joins);
+        out->room_leaves += ck_pr_load_64(&st->room_leaves);
+        for (int i = 0; i < CHAT_LOGIN_CODES; i++)
+            out->logins[i] += ck_pr_load_64(&st->logins[i]);
+        for (int i = 0; i <= CHAT_LOGIN_BUCKETS; i++)
+            out->login_ms[i] += ck_pr_load_64(&st->login_ms[i]);
+        out->login_ms_sum += ck_pr_load_64(&st->login_ms_sum);
     }
 }

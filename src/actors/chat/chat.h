@@ -36,11 +36,25 @@ enum { CHAT_DIR_SHARDS_MAX = 64, CHAT_LOGIN_SHARDS_MAX = 64 };
 /* Counters of one worker thread. Only actors running on that worker write
  * them (one writer: a plain add stored atomically), anyone may read them:
  * no shared cache line is touched per message. */
+/* LOGIN_RES codes, in the order of chat_stats_t.logins. */
+#define CHAT_LOGIN_CODES 6
+extern const uint16_t chat_login_codes[CHAT_LOGIN_CODES]; /* 0, 31, 32, 33, 34, 35 */
+
+/* Upper bounds (ms) of the login latency histogram; a last bucket is +Inf. */
+#define CHAT_LOGIN_BUCKETS 10
+extern const uint32_t chat_login_bucket_ms[CHAT_LOGIN_BUCKETS];
+
 typedef struct chat_stats {
     uint64_t chat_accepted;   /* ROOM_CHAT_REQ answered 0 */
     uint64_t notifies_queued; /* ROOM_CHAT_NOTIFY handed to a member's send path */
-    char pad[64 - 2 * sizeof(uint64_t)];
-} chat_stats_t;
+    uint64_t rooms_created;   /* gauge of rooms = created - freed, summed */
+    uint64_t rooms_freed;
+    uint64_t room_joins; /* gauge of members in rooms = joins - leaves, summed */
+    uint64_t room_leaves;
+    uint64_t logins[CHAT_LOGIN_CODES];         /* LOGIN_RES sent, by code */
+    uint64_t login_ms[CHAT_LOGIN_BUCKETS + 1]; /* answered logins, by latency bucket */
+    uint64_t login_ms_sum;
+} chat_stats_t __attribute__((aligned(64)));
 
 /* Everything a chat actor needs to reach the rest of the server. */
 typedef struct chat_ctx {
@@ -172,6 +186,10 @@ chat_stats_t *chat_stats_mine(const chat_ctx_t *ctx);
         if (st_ != NULL)                                                                           \
             ck_pr_store_64(&st_->field, st_->field + (n));                                         \
     } while (0)
+
+/* Counts a LOGIN_RES code (and, for a request that went to a login shard,
+ * its latency; latency_ms < 0: answered at once by the session). */
+void chat_count_login(const chat_ctx_t *ctx, uint16_t code, int64_t latency_ms);
 
 /* Sums every worker's counters into *out. Any thread. */
 void chat_stats_sum(const chat_ctx_t *ctx, unsigned nworkers, chat_stats_t *out);

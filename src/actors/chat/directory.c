@@ -59,6 +59,7 @@ static dir_entry_t *find_or_spawn(directory_t *d, int32_t number)
     e->number = number;
     e->link.hash = hmap_hash_u64((uint32_t)number);
     hmap_insert(&d->rooms, &e->link);
+    CHAT_COUNT(d->ctx, rooms_created, 1);
     return e;
 }
 
@@ -87,6 +88,7 @@ static void on_empty(directory_t *d, const dir_empty_t *rep)
     if (e == NULL || !actor_ref_eq(e->room, rep->from) || e->forwarded != rep->enters_seen)
         return;                       /* D4 */
     hmap_remove(&d->rooms, &e->link); /* D3 */
+    CHAT_COUNT(d->ctx, rooms_freed, 1);
     msg_t *bye = msg_alloc(ROOM_MSG_EXIT);
     if (bye != NULL)
         (void)actor_send(e->room, bye);

@@ -91,6 +91,7 @@ static void on_enter(room_t *r, chat_user_t *u)
         (void)broadcast(r, b); /* before the append: the newcomer is not told of itself */
     }
     r->members[r->count++] = u;
+    CHAT_COUNT(r->ctx, room_joins, 1);
     reply_enter(r, u, PROTO_OK);
 }
 
@@ -103,6 +104,7 @@ static void on_leave(room_t *r, const room_leave_t *l)
         return; /* not a member: nothing to undo */
     chat_user_t *u = r->members[i];
     r->members[i] = r->members[--r->count];
+    CHAT_COUNT(r->ctx, room_leaves, 1);
     if (l->answer)
         chat_send_result(u->conn, PROTO_ROOM_LEAVE_RES, PROTO_OK);
     enum { size = PROTO_HEADER_SIZE + 8 };

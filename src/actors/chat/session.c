@@ -48,7 +48,8 @@ typedef struct session {
     actor_ref_t room;  /* in S_IN_ROOM */
     uint64_t tokens;   /* chat token bucket, in thousandths */
     uint64_t refilled_ms;
-    uint64_t active_ms; /* last input, for the idle timeout */
+    uint64_t active_ms;     /* last input, for the idle timeout */
+    uint64_t login_sent_ms; /* when the pending login went to its shard */
     timer_id_t idle_timer;
 } session_t;
 
@@ -99,15 +100,22 @@ static void on_ping(session_t *s, const proto_packet_t *p)
 
 /* ---- requests ------------------------------------------------------------ */
 
+/* Sends LOGIN_RES and counts it (latency_ms < 0: answered at once). */
+static void login_answer(session_t *s, uint16_t code, int64_t latency_ms)
+{
+    chat_send_result(s->conn, PROTO_LOGIN_RES, code);
+    chat_count_login(s->ctx, code, latency_ms);
+}
+
 static void on_login(session_t *s, const proto_packet_t *p)
 {
     proto_login_req_t lr;
     if (proto_decode_login_req(p->body, p->body_len, &lr) != PROTO_OK) {
-        chat_send_result(s->conn, PROTO_LOGIN_RES, PROTO_LOGIN_INVALID_ID);
+        login_answer(s, PROTO_LOGIN_INVALID_ID, -1);
         return;
     }
     if (s->state != S_CONNECTED) {
-        chat_send_result(s->conn, PROTO_LOGIN_RES, PROTO_LOGIN_USER_ALREADY);
+        login_answer(s, PROTO_LOGIN_USER_ALREADY, -1);
         return;
     }
     login_request_t req = {.req = login_req_new(s->self, &lr)};
@@ -115,9 +123,10 @@ static void on_login(session_t *s, const proto_packet_t *p)
     if (req.req == NULL || chat_send(login_for(s->ctx, lr.user_id, lr.user_id_len),
                                      LOGIN_MSG_REQUEST, &req, sizeof(req)) == -ENOMEM) {
         login_req_free(req.req);
-        chat_send_result(s->conn, PROTO_LOGIN_RES, PROTO_LOGIN_BACKEND_UNAVAILABLE);
+        login_answer(s, PROTO_LOGIN_BACKEND_UNAVAILABLE, -1);
         return;
     }
+    s->login_sent_ms = timer_now_ms();
     memcpy(s->id, lr.user_id, lr.user_id_len + 1);
     s->id_len = (uint8_t)lr.user_id_len;
     s->state = S_LOGGING_IN;
@@ -363,7 +372,7 @@ static void on_login_done(actor_t *self, session_t *s, const session_login_done_
         finish(self, s);
         return;
     }
-    chat_send_result(s->conn, PROTO_LOGIN_RES, result);
+    login_answer(s, result, (int64_t)(timer_now_ms() - s->login_sent_ms));
     pump(s);
 }
 
