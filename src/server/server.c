@@ -116,6 +116,10 @@ static void on_close(net_conn_t conn, net_close_reason_t reason, void *udata)
 {
     worker_t *w = udata;
     conn_link_t *link = net_conn_udata(conn);
+    if (reason == NET_CLOSE_SLOW_CONSUMER)
+        log_warn("worker %u: a client was disconnected as a slow consumer (its queued output "
+                 "passed --outbox-limit)",
+                 w->index);
     if (link == NULL)
         return;
     msg_t *m = session_closed_msg(reason);

@@ -596,6 +596,9 @@ static void slow_consumer_is_cut(const char *backend)
     cr_log_info("%s: slow member cut after %d messages (%d bytes each)", backend, sent,
                 PROTO_HEADER_SIZE + PROTO_CHAT_NOTIFY_BODY);
     cr_assert(wire_wait_closed(slow, 3 * T), "the slow member's connection did not end");
+    static char log[65536];
+    server_read_log(&s, log, sizeof(log));
+    cr_assert(strstr(log, "slow consumer") != NULL, "no log line for the operator: %s", log);
     close(slow);
     close(fast);
     close(watch);
