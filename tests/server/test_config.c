@@ -208,3 +208,14 @@ Test(config, file_errors_name_file_and_line)
     cr_assert_eq(PARSE(&c, "--config", "/nonexistent/ringchat.conf"), -1);
     cr_assert(strstr(err, "cannot open") != NULL, "%s", err);
 }
+
+/* packaging/ringchat.conf is what operators copy: it must stay valid. */
+Test(config, packaged_example_is_valid)
+{
+    config_t c;
+    cr_assert_eq(PARSE(&c, "--config", RINGCHAT_SOURCE_DIR "/packaging/ringchat.conf"), 0, "%s",
+                 err);
+    cr_assert_eq(c.port, 7000);
+    cr_assert_eq(c.metrics_port, 9100);
+    cr_assert_eq(c.outbox_limit, 8u << 20);
+}
