@@ -44,6 +44,10 @@ struct msg_pool {
     _Alignas(CK_MD_CACHELINE) ck_stack_t ret;
 };
 
+/* The pool registry's lock. Off the message path: taken only when a thread
+ * gets its first pool, when a thread exits (its pool becomes an orphan for
+ * the next new thread to adopt), and by msg_stats. msg_alloc and msg_free
+ * never take it. */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static msg_pool_t *reg_head; /* every pool ever created; guarded by reg_lock */
 static uint64_t reg_count;   /* guarded by reg_lock */
