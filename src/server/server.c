@@ -370,6 +370,10 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
     net_config_init(&ncfg);
     ncfg.backend = net_backend_of(cfg->io_backend);
     ncfg.outbox_limit = cfg->outbox_limit;
+    /* Any port may receive most connections (SO_REUSEPORT spreads them only
+     * roughly), so each can hold --max-clients plus room for connections
+     * that have not logged in yet; beyond --max-clients logins get 32. */
+    ncfg.max_conns = cfg->max_clients + 1024;
     ncfg.log = net_log;
     /* Sent (best effort) before a slow-consumer close; each port keeps its
      * own reference. */

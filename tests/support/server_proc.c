@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -55,8 +56,14 @@ static pid_t spawn_in(const char *const *args, int in_fd, int out_fd, int err_fd
     for (; args != NULL && args[argc - 1] != NULL && argc < 63; argc++)
         argv[argc] = args[argc - 1];
     argv[argc] = NULL;
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* A test that fails stops before it can stop its server: let the
+         * kernel kill the server when the test process goes away. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127); /* the test died before prctl took effect */
         dup2(out_fd, STDOUT_FILENO);
         dup2(err_fd, STDERR_FILENO);
         dup2(in_fd, STDIN_FILENO);
