@@ -49,6 +49,9 @@ typedef struct worker {
     bool drain_sent;    /* shutdown: this worker's sessions were told */
     bool drained;       /* shutdown: this worker's port has no connection left */
     conn_link_t *links; /* this port's connections (owner thread only) */
+    /* Closes by net_close_reason_t; written by the owner thread only, read
+     * by the metrics thread (atomic stores/loads of a single writer). */
+    uint64_t closed_by_reason[NET_CLOSE_SHUTDOWN + 1];
 } worker_t;
 
 struct server {
@@ -116,6 +119,8 @@ static void on_close(net_conn_t conn, net_close_reason_t reason, void *udata)
 {
     worker_t *w = udata;
     conn_link_t *link = net_conn_udata(conn);
+    if ((unsigned)reason <= NET_CLOSE_SHUTDOWN)
+        ck_pr_store_64(&w->closed_by_reason[reason], w->closed_by_reason[reason] + 1);
     if (reason == NET_CLOSE_SLOW_CONSUMER)
         log_warn("worker %u: a client was disconnected as a slow consumer (its queued output "
                  "passed --outbox-limit)",
@@ -463,6 +468,16 @@ static void render_metrics(void *ctx, metrics_text_t *t)
     metric(t, "ringchat_connections_accepted_total", "counter", "Connections accepted.",
            n.accepted);
     metric(t, "ringchat_connections_closed_total", "counter", "Connections closed.", n.closed);
+    metrics_printf(t, "# HELP ringchat_connections_closed_by_reason_total Closes by reason.\n"
+                      "# TYPE ringchat_connections_closed_by_reason_total counter\n");
+    for (unsigned r = NET_CLOSE_PEER; r <= NET_CLOSE_SHUTDOWN; r++) {
+        uint64_t sum = 0;
+        for (unsigned i = 0; i < srv->nworkers; i++)
+            sum += ck_pr_load_64(&srv->workers[i].closed_by_reason[r]);
+        metrics_printf(t,
+                       "ringchat_connections_closed_by_reason_total{reason=\"%s\"} %" PRIu64 "\n",
+                       net_close_reason_name((net_close_reason_t)r), sum);
+    }
     metric(t, "ringchat_slow_consumer_disconnects_total", "counter",
            "Connections closed at --outbox-limit.", n.slow_closes);
     metric(t, "ringchat_bytes_in_total", "counter", "Bytes received.", n.bytes_in);

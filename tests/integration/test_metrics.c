@@ -122,6 +122,8 @@ Test(metrics, counters_move_with_traffic)
     cr_assert_eq(users, 0);
     cr_assert_eq(value_of(body, "ringchat_connections"), 0);
     cr_assert_eq(value_of(body, "ringchat_rooms"), 0, "the room is freed with its last member");
+    cr_assert_eq(value_of(body, "ringchat_connections_closed_by_reason_total{reason=\"peer\"}"), 3,
+                 "ann, ben and the refused login closed their side");
     cr_assert_eq(value_of(body, "ringchat_room_members"), 0);
     itest_stop(&s);
 }
