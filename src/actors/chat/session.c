@@ -103,8 +103,9 @@ static void on_ping(session_t *s, const proto_packet_t *p)
 /* Sends LOGIN_RES and counts it (latency_ms < 0: answered at once). */
 static void login_answer(session_t *s, uint16_t code, int64_t latency_ms)
 {
-    chat_send_result(s->conn, PROTO_LOGIN_RES, code);
+    /* Counted first: a client that reads the answer then the metrics sees it. */
     chat_count_login(s->ctx, code, latency_ms);
+    chat_send_result(s->conn, PROTO_LOGIN_RES, code);
 }
 
 static void on_login(session_t *s, const proto_packet_t *p)
