@@ -192,15 +192,18 @@ void actor_run(sched_worker_t *w, actor_t *a)
             gen = actor_finish_exit(a, gen);
     }
     sched_count(&w->runs);
+    /* A run that found nothing to pop. The mailbox is gap-free, so this cannot happen: a run
+     * starts only after a push that saw IDLE (that message is queued) or after mark_idle
+     * failed (a message is queued); only this runner removes messages. Counted, not
+     * asserted, so that tests can prove it stays 0 (sched_stats_t.stalls). */
+    if (n == 0)
+        sched_count(&w->stalls);
     /* Rule: after a successful mbox_mark_idle_sc we must not touch `a` again - the next send
      * may schedule it on another thread at once. Everything above happens before that CAS.
      * After a full batch the mailbox may happen to be empty too: mark_idle handles both cases
      * (it fails without a CAS while a node is still queued). */
-    if (!mbox_mark_idle_sc(&a->mbox)) {
-        if (n == 0) /* nothing poppable, yet not empty: a sender is between (2) and (3) */
-            sched_count(&w->stalls);
-        sched_schedule(a->sched, a); /* still busy: back to the tail of our queue */
-    }
+    if (!mbox_mark_idle_sc(&a->mbox))
+        sched_schedule(a->sched, a); /* mail is queued: back to the tail of our queue */
 }
 
 /* sched_destroy, single-threaded: exit the live actors, release queued messages, free slabs.

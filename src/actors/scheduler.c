@@ -17,8 +17,9 @@
  * Idle/wake protocol (no lost wake-up), numbered rules:
  *   W1. an idle worker first stores sleep = SLEEPING (an exchange, a full barrier), then
  *       re-checks its ring and inject queue, and blocks only if both are empty;
- *   P1. a thread that injects an actor first links it into the inject queue, then issues a
- *       store-load fence, then reads the worker's sleep word;
+ *   P1. a thread that injects an actor first pushes it onto the inject queue (the push is
+ *       complete when its CAS lands), then issues a store-load fence, then reads the
+ *       worker's sleep word;
  *   P2. if it reads SLEEPING, it exchanges sleep to AWAKE; whoever's exchange returns
  *       SLEEPING (the injector, a thief-waker, or the worker itself in sched_idle_end) is the
  *       one that ends that idle period - only an injector/waker calls the wake hook.
@@ -178,8 +179,8 @@ static void wake_thief(sched_t *s, sched_worker_t *self)
 static void inject_push(sched_t *s, sched_worker_t *w, actor_t *a)
 {
     (void)mbox_push_mp(&w->inject, &a->rq_node); /* the inject queue has no IDLE mark */
-    /* P1: our link store before our read of sleep (mfence on x86). Pairs with the exchange
-     * + fence in sched_idle_begin (W1). */
+    /* P1: our push (its CAS) before our read of sleep (mfence on x86). Pairs with the
+     * exchange + fence in sched_idle_begin (W1). */
     ck_pr_fence_store_load();
     if (ck_pr_load_32(&w->sleep) == SCHED_SLEEPING)
         sched_wake_worker(s, w);
@@ -281,8 +282,7 @@ bool sched_has_work(sched_t *s, unsigned wi)
     RC_ASSERT(tls_worker == w);
     if (runq_len(&w->rq) != 0)
         return true;
-    /* Popping is the only exact test for the inject queue (a push may be half-linked);
-     * a popped actor goes to our ring, where run_batch finds it. */
+    /* Pop rather than peek: a popped actor goes to our ring, where run_batch finds it. */
     actor_t *a = inject_pop(w);
     if (a == NULL)
         return false;

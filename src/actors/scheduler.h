@@ -69,7 +69,7 @@ typedef struct sched_stats {
     uint64_t delivered;   /* messages handed to a behaviour */
     uint64_t stale_drops; /* messages released because their actor had exited */
     uint64_t steals;      /* actors taken from another worker's queue */
-    uint64_t stalls;      /* runs that found a push half-done (nothing poppable yet) */
+    uint64_t stalls;      /* runs that found nothing to pop: always 0 (gap-free mailbox) */
     uint64_t injects;     /* actors scheduled from a thread that is not one of our workers */
     uint64_t wakeups;     /* wake hooks / semaphore posts issued */
     uint64_t spawns;

@@ -2,13 +2,17 @@
  * Run by ctest (label tsan: also under ThreadSanitizer). Never sleeps to "let threads
  * finish": every wait is a semaphore or a join, under a Criterion timeout.
  * Checks DESIGN invariant 1 at the queue level: a push reports "was idle" exactly once per
- * idle period, and a consumer that marks the queue idle is always woken by the next push. */
+ * idle period, and a consumer that marks the queue idle is always woken by the next push.
+ * Checks that the mailbox is gap-free: a push that has completed is always poppable, and a
+ * failed mark_idle always leaves something to pop (the previous Vyukov mailbox failed both
+ * whenever a producer was pre-empted between its exchange and its link store). */
 #include "actors_test.h"
 #include "mbox.h"
 #include "runq.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -37,6 +41,33 @@ Test(mbox, single_thread_fifo_and_idle_mark)
     cr_assert_eq(mbox_pop_sc(&q), &it[0].node);
     cr_assert_null(mbox_pop_sc(&q));
     cr_assert(mbox_is_empty_sc(&q));
+}
+
+/* Leftovers of a take stay queued, in order, ahead of later pushes (ACTOR_BATCH fairness). */
+Test(mbox, leftovers_stay_queued_in_order)
+{
+    mbox_t q;
+    static item_t it[200];
+    int next = 0;
+
+    mbox_init(&q, true);
+    cr_assert(mbox_push_mp(&q, &it[0].node));
+    for (int i = 1; i < 100; i++)
+        cr_assert_not(mbox_push_mp(&q, &it[i].node));
+    for (int k = 0; k < 64; k++, next++) /* one "run": takes all 100, returns 64 */
+        cr_assert_eq(mbox_pop_sc(&q), &it[next].node, "pop %d", next);
+    cr_assert_not(mbox_is_empty_sc(&q));
+    cr_assert_not(mbox_mark_idle_sc(&q), "36 leftovers: the owner must stay scheduled");
+    for (int i = 100; i < 200; i++)
+        cr_assert_not(mbox_push_mp(&q, &it[i].node), "not idle: no second schedule");
+    for (; next < 200; next++)
+        cr_assert_eq(mbox_pop_sc(&q), &it[next].node, "pop %d", next);
+    cr_assert_null(mbox_pop_sc(&q));
+    cr_assert(mbox_is_empty_sc(&q));
+    cr_assert(mbox_mark_idle_sc(&q));
+    cr_assert(mbox_is_empty_sc(&q), "the idle mark is not a message");
+    cr_assert_null(mbox_pop_sc(&q), "popping an idle box returns nothing and keeps it idle");
+    cr_assert(mbox_push_mp(&q, &it[0].node));
 }
 
 Test(mbox, plain_queue_never_reports_idle)
@@ -99,7 +130,7 @@ Test(mbox, push_reports_was_idle_once_per_idle_period, .timeout = 60)
     pthread_t th[MB_PRODUCERS];
     mb_arg_t args[MB_PRODUCERS];
     uint64_t next[MB_PRODUCERS] = {0};
-    long got = 0, order_errors = 0, runs = 0;
+    long got = 0, order_errors = 0, runs = 0, stalls = 0;
 
     c.per_producer = ACT_SCALE(400000);
     mbox_init(&c.q, true);
@@ -113,7 +144,7 @@ Test(mbox, push_reports_was_idle_once_per_idle_period, .timeout = 60)
     while (got < total) {
         cr_assert(act_sem_wait_ms(&c.run, 20000), "lost wake-up: consumer never scheduled");
         runs++;
-        for (;;) { /* one "run": drain in batches; stay scheduled while mark_idle fails */
+        for (;;) { /* one "run" per batch, as actor_run; stay scheduled while mark_idle fails */
             mbox_node_t *n;
             int k = 0;
 
@@ -125,8 +156,9 @@ Test(mbox, push_reports_was_idle_once_per_idle_period, .timeout = 60)
                 got++;
                 k++;
             }
-            if (k == MB_BATCH)
-                continue;
+            /* Every batch follows a schedule or a failed mark_idle: both mean a message is
+             * queued, so a gap-free mailbox always has something to pop here. */
+            stalls += k == 0;
             atomic_store(&c.scheduled, 0); /* give the right back before the CAS */
             if (mbox_mark_idle_sc(&c.q))
                 break;
@@ -139,9 +171,94 @@ Test(mbox, push_reports_was_idle_once_per_idle_period, .timeout = 60)
     cr_assert_eq(got, total);
     cr_assert_eq(atomic_load(&c.double_sch), 0, "a push reported idle while scheduled");
     cr_assert_eq(atomic_load(&c.schedules), runs, "every schedule is exactly one run");
+    cr_assert_eq(stalls, 0, "%ld re-runs found nothing to pop", stalls);
     int extra;
     sem_getvalue(&c.run, &extra);
     cr_assert_eq(extra, 0, "a schedule was reported with nothing left to run");
+    for (int p = 0; p < MB_PRODUCERS; p++)
+        free(c.items[p]);
+}
+
+/* Gap-freedom: producers count each push after it returns; whenever the consumer has popped
+ * fewer nodes than that count, a pop must succeed. With a two-step push (exchange, then link)
+ * a producer caught between the steps hides every later push, completed or not. Producers
+ * pause briefly between pushes so that the consumer keeps catching up with the newest node,
+ * where such a gap shows (the previous Vyukov mailbox failed this in every run tried). */
+#define GAP_PAUSE 50 /* busy-loop iterations between two pushes */
+typedef struct gap_ctx {
+    mbox_t q;
+    atomic_long completed; /* pushes that have returned */
+    long per_producer;
+    item_t *items[MB_PRODUCERS];
+} gap_ctx_t;
+
+typedef struct gap_arg {
+    gap_ctx_t *c;
+    uint32_t id;
+} gap_arg_t;
+
+static void *gap_producer(void *p)
+{
+    gap_arg_t *a = p;
+    gap_ctx_t *c = a->c;
+
+    for (long i = 0; i < c->per_producer; i++) {
+        item_t *it = &c->items[a->id][i];
+
+        it->producer = a->id;
+        it->seq = (uint64_t)i;
+        for (volatile int k = 0; k < GAP_PAUSE; k++)
+            ;
+        (void)mbox_push_mp(&c->q, &it->node);
+        /* seq_cst, after the push returned: a consumer that reads this count also sees the
+         * push (the increment happens-after it). */
+        atomic_fetch_add(&c->completed, 1);
+    }
+    return NULL;
+}
+
+Test(mbox, completed_push_is_always_poppable, .timeout = 60)
+{
+    static gap_ctx_t c;
+    pthread_t th[MB_PRODUCERS];
+    gap_arg_t args[MB_PRODUCERS];
+    uint64_t next[MB_PRODUCERS] = {0};
+    long got = 0, gaps = 0, order_errors = 0;
+
+    c.per_producer = ACT_SCALE(400000);
+    mbox_init(&c.q, false);
+    for (int p = 0; p < MB_PRODUCERS; p++) {
+        c.items[p] = calloc((size_t)c.per_producer, sizeof(item_t));
+        args[p] = (gap_arg_t){&c, (uint32_t)p};
+        pthread_create(&th[p], NULL, gap_producer, &args[p]);
+    }
+    long total = c.per_producer * MB_PRODUCERS;
+    while (got < total) {
+        long done = atomic_load(&c.completed);
+
+        if (got == done) {
+            sched_yield(); /* nothing completed yet; let the producers run */
+            continue;
+        }
+        while (got < done) {
+            mbox_node_t *n = mbox_pop_sc(&c.q);
+
+            if (n == NULL) { /* a completed push is invisible: the gap */
+                gaps++;
+                break;
+            }
+            item_t *it = (item_t *)n;
+            order_errors += it->seq != next[it->producer];
+            next[it->producer] = it->seq + 1;
+            got++;
+        }
+    }
+    for (int p = 0; p < MB_PRODUCERS; p++)
+        pthread_join(th[p], NULL);
+    cr_assert_eq(gaps, 0, "%ld times a completed push could not be popped", gaps);
+    cr_assert_eq(order_errors, 0, "per-producer order broken %ld times", order_errors);
+    cr_assert_null(mbox_pop_sc(&c.q), "no extra node");
+    cr_assert(mbox_is_empty_sc(&c.q));
     for (int p = 0; p < MB_PRODUCERS; p++)
         free(c.items[p]);
 }
