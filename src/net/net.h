@@ -52,7 +52,8 @@ void net_buf_truncate(net_buf_t *b, size_t len);
 /* Take one more reference on `b`; returns `b`. Any thread. */
 net_buf_t *net_buf_ref(net_buf_t *b);
 
-/* Drop one reference; the last one returns the buffer to a pool. Any thread. */
+/* Drop one reference; the last one returns the buffer to a pool. NULL is
+ * ignored. Any thread. */
 void net_buf_unref(net_buf_t *b);
 
 /* The current reference count (a racy snapshot, for tests and diagnostics). */

@@ -70,6 +70,8 @@ net_buf_t *net_buf_ref(net_buf_t *b)
 
 void net_buf_unref(net_buf_t *b)
 {
+    if (b == NULL)
+        return; /* like free(NULL): callers need not check */
     /* Acq_rel: the release half orders this holder's reads of the bytes
      * before the decrement; the acquire half lets the thread that takes the
      * count to zero see all those releases (the decrements form one release

@@ -396,14 +396,12 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
     }
     for (unsigned i = 0; i < srv->nworkers; i++) {
         if (worker_open(srv, i, cfg, &ncfg, err, errlen) != 0) {
-            if (ncfg.overflow_notice != NULL)
-                net_buf_unref(ncfg.overflow_notice);
+            net_buf_unref(ncfg.overflow_notice);
             server_destroy(srv);
             return NULL;
         }
     }
-    if (ncfg.overflow_notice != NULL)
-        net_buf_unref(ncfg.overflow_notice);
+    net_buf_unref(ncfg.overflow_notice);
     return srv;
 }
 

@@ -150,3 +150,14 @@ Test(buf, shared_references, .timeout = 60)
     cr_assert_eq(net_buf_refcount(b), 1);
     net_buf_unref(b);
 }
+
+/* net_buf_unref(NULL) is a no-op, like free(NULL), so error paths need no
+ * check (before, it dereferenced NULL). */
+Test(net_buf, unref_of_null_is_ignored)
+{
+    net_buf_unref(NULL);
+    net_buf_t *b = net_buf_alloc(16);
+    cr_assert_not_null(b);
+    cr_assert_eq(net_buf_refcount(b), 1);
+    net_buf_unref(b);
+}
