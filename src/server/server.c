@@ -83,7 +83,16 @@ static void on_accept(net_conn_t conn, void *udata)
 {
     worker_t *w = udata;
     if (atomic_load(&w->srv->draining)) {
-        net_conn_close(conn, false); /* shutting down: no new sessions */
+        /* Accepted while shutting down (it connected just before): no
+         * session, but it is told why, like every other client. */
+        enum { size = PROTO_HEADER_SIZE + PROTO_ERROR_NTF_BODY };
+        net_buf_t *b = net_buf_alloc(size);
+        if (b != NULL) {
+            proto_encode_error_ntf(net_buf_data(b), size, PROTO_ERR_SERVER_SHUTDOWN, 0);
+            (void)net_conn_send(conn, b);
+            net_buf_unref(b);
+        }
+        net_conn_close(conn, true);
         return;
     }
     conn_link_t *link = calloc(1, sizeof(*link));
