@@ -333,6 +333,8 @@ void sched_stats(sched_t *s, sched_stats_t *out)
         out->injects += ck_pr_load_64(&w->injects);
         out->wakeups += ck_pr_load_64(&w->wakeups);
     }
+    /* Control path (statistics): spawns and exits are counted under the slot
+     * lock that spawn/exit already take; no message path touches it. */
     pthread_mutex_lock(&s->slot_lock);
     out->spawns = s->spawns;
     out->exits = s->exits;
