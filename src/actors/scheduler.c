@@ -317,21 +317,37 @@ void sched_idle_end(sched_t *s, unsigned wi)
         ck_pr_dec_32(&s->nsleeping);
 }
 
+void sched_worker_stats(sched_t *s, unsigned wi, sched_stats_t *out)
+{
+    sched_worker_t *w = &s->workers[wi];
+
+    *out = (sched_stats_t){0};
+    /* Loads pair with the single-writer stores of sched_count and the atomic adds. */
+    out->schedules = ck_pr_load_64(&w->schedules) + ck_pr_load_64(&w->injects);
+    out->runs = ck_pr_load_64(&w->runs);
+    out->delivered = ck_pr_load_64(&w->delivered);
+    out->stale_drops = ck_pr_load_64(&w->stale_drops);
+    out->steals = ck_pr_load_64(&w->steals);
+    out->stalls = ck_pr_load_64(&w->stalls);
+    out->injects = ck_pr_load_64(&w->injects);
+    out->wakeups = ck_pr_load_64(&w->wakeups);
+}
+
 void sched_stats(sched_t *s, sched_stats_t *out)
 {
     *out = (sched_stats_t){0};
     for (unsigned i = 0; i < s->nworkers; i++) {
-        sched_worker_t *w = &s->workers[i];
+        sched_stats_t one;
 
-        /* Loads pair with the single-writer stores of sched_count and the atomic adds. */
-        out->schedules += ck_pr_load_64(&w->schedules) + ck_pr_load_64(&w->injects);
-        out->runs += ck_pr_load_64(&w->runs);
-        out->delivered += ck_pr_load_64(&w->delivered);
-        out->stale_drops += ck_pr_load_64(&w->stale_drops);
-        out->steals += ck_pr_load_64(&w->steals);
-        out->stalls += ck_pr_load_64(&w->stalls);
-        out->injects += ck_pr_load_64(&w->injects);
-        out->wakeups += ck_pr_load_64(&w->wakeups);
+        sched_worker_stats(s, i, &one);
+        out->schedules += one.schedules;
+        out->runs += one.runs;
+        out->delivered += one.delivered;
+        out->stale_drops += one.stale_drops;
+        out->steals += one.steals;
+        out->stalls += one.stalls;
+        out->injects += one.injects;
+        out->wakeups += one.wakeups;
     }
     /* Control path (statistics): spawns and exits are counted under the slot
      * lock that spawn/exit already take; no message path touches it. */

@@ -76,6 +76,10 @@ typedef struct sched_stats {
     uint64_t exits;
 } sched_stats_t;
 
+/* Worker w's own counters (spawns and exits stay 0: they are global). Any
+ * thread; each counter is read atomically. */
+void sched_worker_stats(sched_t *s, unsigned w, sched_stats_t *out);
+
 /* Sum over workers; exact once the workers are quiescent. */
 void sched_stats(sched_t *s, sched_stats_t *out);
 

@@ -308,6 +308,11 @@ static void chat_config_from(chat_config_t *c, const config_t *cfg)
     c->login_timeout_ms = cfg->login_timeout_s * 1000;
 }
 
+static void chat_warn(const char *line)
+{
+    log_warn("%s", line);
+}
+
 static void auth_log(int level, const char *msg)
 {
     log_msg((log_level_t)level, "auth: %s", msg);
@@ -363,6 +368,7 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
     srv->nworkers = cfg->threads != 0 ? cfg->threads : cpu_count();
     chat_config_from(&srv->chat.cfg, cfg);
     srv->metrics_port = cfg->metrics_port;
+    srv->chat.warn = chat_warn;
     srv->auth_name = config_auth_name(cfg->auth);
     srv->chat.stats = aligned_alloc(64, srv->nworkers * sizeof(chat_stats_t));
     if (srv->chat.stats != NULL)
@@ -446,6 +452,27 @@ static void render_logins(metrics_text_t *t, const chat_stats_t *c)
                    c->login_ms_sum / 1000.0, cumulative);
 }
 
+/* Scheduling counters per worker (a hot room shows as one busy worker, and
+ * stealing as the others taking its actors). */
+static void render_workers(metrics_text_t *t, struct server *srv)
+{
+    static const char *const names[] = {"ringchat_actors_scheduled_total",
+                                        "ringchat_actors_stolen_total",
+                                        "ringchat_actor_runs_total"};
+    static const char *const helps[] = {"Actors put on a worker's run queue.",
+                                        "Actors a worker stole from another's queue.",
+                                        "Actor runs (up to 64 messages each)."};
+    for (int k = 0; k < 3; k++) {
+        metrics_printf(t, "# HELP %s %s\n# TYPE %s counter\n", names[k], helps[k], names[k]);
+        for (unsigned i = 0; i < srv->nworkers; i++) {
+            sched_stats_t w;
+            sched_worker_stats(srv->sched, i, &w);
+            uint64_t v = k == 0 ? w.schedules : k == 1 ? w.steals : w.runs;
+            metrics_printf(t, "%s{worker=\"%u\"} %" PRIu64 "\n", names[k], i, v);
+        }
+    }
+}
+
 /* The /metrics body: sums over the ports and workers, read without stopping
  * anything (each value is atomic; the set is not a snapshot). */
 static void render_metrics(void *ctx, metrics_text_t *t)
@@ -507,10 +534,7 @@ static void render_metrics(void *ctx, metrics_text_t *t)
     metric(t, "ringchat_room_members", "gauge", "Sessions in a room.",
            c.room_joins - c.room_leaves);
     render_logins(t, &c);
-    metric(t, "ringchat_actors_scheduled_total", "counter", "Actors put on a run queue.",
-           sc.schedules);
-    metric(t, "ringchat_actors_stolen_total", "counter", "Actors run by a worker that stole them.",
-           sc.steals);
+    render_workers(t, srv);
     metric(t, "ringchat_actor_messages_total", "counter", "Messages handed to actors.",
            sc.delivered);
 }

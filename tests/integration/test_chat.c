@@ -375,6 +375,9 @@ static void user_limit(const char *backend)
     cr_assert(a >= 0 && b >= 0);
     int c = tcp_connect(s.port);
     cr_assert_eq(wire_login(c, "c", "pw", T), PROTO_LOGIN_USER_USED_ALL_OBJ);
+    static char log[65536];
+    server_read_log(&s, log, sizeof(log));
+    cr_assert(strstr(log, "server full") != NULL, "no log line for the operator: %s", log);
     close(a);
     int r = PROTO_LOGIN_USER_USED_ALL_OBJ;
     for (int i = 0; i < 50 && r == PROTO_LOGIN_USER_USED_ALL_OBJ; i++) {

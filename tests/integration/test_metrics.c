@@ -140,6 +140,9 @@ Test(metrics, counters_move_with_traffic)
     cr_assert_eq(value_of(body, "ringchat_logins_total{code=\"35\",result=\"LOGIN_INVALID_ID\"}"),
                  1);
     cr_assert_eq(value_of(body, "ringchat_login_seconds_bucket{le=\"+Inf\"}"), 2);
+    cr_assert_gt(value_of(body, "ringchat_actor_runs_total{worker=\"0\"}") +
+                     value_of(body, "ringchat_actor_runs_total{worker=\"1\"}"),
+                 0, "actors ran on the workers");
 
     close(a);
     close(b);

@@ -68,6 +68,8 @@ typedef struct chat_ctx {
     uint64_t users_online;                     /* logged-in users, atomic (ck_pr) */
     uint64_t next_uid;                         /* user_uid source, atomic (ck_pr) */
     chat_stats_t *stats;                       /* one per worker, cache-line aligned */
+    /* An operator log line at warn level (the server's log; may be NULL). */
+    void (*warn)(const char *line);
 } chat_ctx_t;
 
 /* A logged-in user as rooms see it: immutable after login, shared by the
