@@ -55,19 +55,8 @@ typedef struct session {
 
 /* ---- output ------------------------------------------------------------ */
 
-static void send_error(session_t *s, uint16_t code, uint16_t offending_id)
-{
-    enum { size = PROTO_HEADER_SIZE + PROTO_ERROR_NTF_BODY };
-    net_buf_t *b = net_buf_alloc(size);
-    if (b == NULL)
-        return;
-    net_buf_truncate(b, proto_encode_error_ntf(net_buf_data(b), size, code, offending_id));
-    (void)net_conn_send(s->conn, b);
-    net_buf_unref(b);
-}
-
-/* Encodes into a fresh buffer of `size` bytes and queues it; n is what the
- * encoder wrote (0: nothing is sent). */
+/* Queues the first n bytes of b (what an encoder wrote into it; 0: the
+ * encoder refused and nothing is sent), then drops our reference. */
 static void send_encoded(session_t *s, net_buf_t *b, size_t n)
 {
     if (n != 0) {
@@ -75,6 +64,14 @@ static void send_encoded(session_t *s, net_buf_t *b, size_t n)
         (void)net_conn_send(s->conn, b);
     }
     net_buf_unref(b);
+}
+
+static void send_error(session_t *s, uint16_t code, uint16_t offending_id)
+{
+    enum { size = PROTO_HEADER_SIZE + PROTO_ERROR_NTF_BODY };
+    net_buf_t *b = net_buf_alloc(size);
+    if (b != NULL)
+        send_encoded(s, b, proto_encode_error_ntf(net_buf_data(b), size, code, offending_id));
 }
 
 static void on_dev_echo(session_t *s, const proto_packet_t *p)
