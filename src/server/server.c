@@ -85,13 +85,9 @@ static void on_accept(net_conn_t conn, void *udata)
     if (atomic_load(&w->srv->draining)) {
         /* Accepted while shutting down (it connected just before): no
          * session, but it is told why, like every other client. */
-        enum { size = PROTO_HEADER_SIZE + PROTO_ERROR_NTF_BODY };
-        net_buf_t *b = net_buf_alloc(size);
-        if (b != NULL) {
-            proto_encode_error_ntf(net_buf_data(b), size, PROTO_ERR_SERVER_SHUTDOWN, 0);
-            (void)net_conn_send(conn, b);
-            net_buf_unref(b);
-        }
+        net_buf_t *b = chat_error_ntf(PROTO_ERR_SERVER_SHUTDOWN, 0);
+        if (b != NULL)
+            chat_send_encoded(conn, b, net_buf_len(b));
         net_conn_close(conn, true);
         return;
     }
@@ -397,11 +393,7 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
     ncfg.log = net_log;
     /* Sent (best effort) before a slow-consumer close; each port keeps its
      * own reference. */
-    ncfg.overflow_notice = net_buf_alloc(PROTO_HEADER_SIZE + PROTO_ERROR_NTF_BODY);
-    if (ncfg.overflow_notice != NULL)
-        proto_encode_error_ntf(net_buf_data(ncfg.overflow_notice),
-                               PROTO_HEADER_SIZE + PROTO_ERROR_NTF_BODY, PROTO_ERR_SLOW_CONSUMER,
-                               0);
+    ncfg.overflow_notice = chat_error_ntf(PROTO_ERR_SLOW_CONSUMER, 0);
     int rc = check_port_free(cfg->bind, cfg->port);
     if (rc != 0) {
         snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->bind, (unsigned)cfg->port,

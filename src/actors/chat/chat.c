@@ -105,11 +105,25 @@ void chat_send_result(net_conn_t conn, uint16_t packet_id, uint16_t result)
         n = proto_encode_room_chat_res(p, size, result);
         break;
     }
+    chat_send_encoded(conn, b, n);
+}
+
+void chat_send_encoded(net_conn_t conn, net_buf_t *b, size_t n)
+{
     if (n != 0) {
         net_buf_truncate(b, n);
         (void)net_conn_send(conn, b);
     }
     net_buf_unref(b);
+}
+
+net_buf_t *chat_error_ntf(uint16_t code, uint16_t offending_id)
+{
+    enum { size = PROTO_HEADER_SIZE + PROTO_ERROR_NTF_BODY };
+    net_buf_t *b = net_buf_alloc(size);
+    if (b != NULL)
+        proto_encode_error_ntf(net_buf_data(b), size, code, offending_id);
+    return b;
 }
 
 chat_stats_t *chat_stats_mine(const chat_ctx_t *ctx)

@@ -196,6 +196,16 @@ void chat_count_login(const chat_ctx_t *ctx, uint16_t code, int64_t latency_ms);
 /* Sums every worker's counters into *out. Any thread. */
 void chat_stats_sum(const chat_ctx_t *ctx, unsigned nworkers, chat_stats_t *out);
 
+/* Queues the first n bytes of b on conn (what an encoder wrote into it; 0:
+ * the encoder refused and nothing is sent), then drops the caller's
+ * reference. The one way the chat actors hand a freshly encoded packet to the
+ * send path. Any thread. */
+void chat_send_encoded(net_conn_t conn, net_buf_t *b, size_t n);
+
+/* A new buffer holding ERROR_NTF(code, offending_id), or NULL when out of
+ * memory. The caller owns the reference. */
+net_buf_t *chat_error_ntf(uint16_t code, uint16_t offending_id);
+
 /* Queues a *_RES packet (LOGIN_RES, ROOM_ENTER_RES, ROOM_LEAVE_RES,
  * ROOM_CHAT_RES: all a u16 result) on conn. Any thread. */
 void chat_send_result(net_conn_t conn, uint16_t packet_id, uint16_t result);

@@ -50,9 +50,8 @@ static void send_user_list(room_t *r, const chat_user_t *to)
         net_buf_t *b = net_buf_alloc(size);
         if (b == NULL)
             return;
-        net_buf_truncate(b, proto_encode_room_user_list_ntf(net_buf_data(b), size, chunk, n));
-        (void)net_conn_send(to->conn, b);
-        net_buf_unref(b);
+        chat_send_encoded(to->conn, b,
+                          proto_encode_room_user_list_ntf(net_buf_data(b), size, chunk, n));
     }
 }
 

@@ -55,23 +55,11 @@ typedef struct session {
 
 /* ---- output ------------------------------------------------------------ */
 
-/* Queues the first n bytes of b (what an encoder wrote into it; 0: the
- * encoder refused and nothing is sent), then drops our reference. */
-static void send_encoded(session_t *s, net_buf_t *b, size_t n)
-{
-    if (n != 0) {
-        net_buf_truncate(b, n);
-        (void)net_conn_send(s->conn, b);
-    }
-    net_buf_unref(b);
-}
-
 static void send_error(session_t *s, uint16_t code, uint16_t offending_id)
 {
-    enum { size = PROTO_HEADER_SIZE + PROTO_ERROR_NTF_BODY };
-    net_buf_t *b = net_buf_alloc(size);
+    net_buf_t *b = chat_error_ntf(code, offending_id);
     if (b != NULL)
-        send_encoded(s, b, proto_encode_error_ntf(net_buf_data(b), size, code, offending_id));
+        chat_send_encoded(s->conn, b, net_buf_len(b));
 }
 
 static void on_dev_echo(session_t *s, const proto_packet_t *p)
@@ -79,7 +67,8 @@ static void on_dev_echo(session_t *s, const proto_packet_t *p)
     size_t size = PROTO_HEADER_SIZE + p->body_len;
     net_buf_t *b = net_buf_alloc(size);
     if (b != NULL)
-        send_encoded(s, b, proto_encode_dev_echo(net_buf_data(b), size, p->body, p->body_len));
+        chat_send_encoded(s->conn, b,
+                          proto_encode_dev_echo(net_buf_data(b), size, p->body, p->body_len));
 }
 
 static void on_ping(session_t *s, const proto_packet_t *p)
@@ -92,7 +81,7 @@ static void on_ping(session_t *s, const proto_packet_t *p)
     }
     net_buf_t *b = net_buf_alloc(size);
     if (b != NULL)
-        send_encoded(s, b, proto_encode_ping_res(net_buf_data(b), size, token));
+        chat_send_encoded(s->conn, b, proto_encode_ping_res(net_buf_data(b), size, token));
 }
 
 /* ---- requests ------------------------------------------------------------ */
