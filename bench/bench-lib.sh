@@ -27,6 +27,26 @@ bl_forget() {
 
 bl_die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 
+# bl_init BUILD [COMMAND...]: the set-up both scripts share. Sets RINGCHAT,
+# BENCH and STAMP, installs the clean-up traps, checks the binaries,
+# redis-server and each extra COMMAND, and makes results/.
+bl_init() {
+  RINGCHAT=$1/src/server/ringchat
+  BENCH=$1/bench/ringchat-bench/ringchat-bench
+  shift
+  trap bl_cleanup EXIT
+  trap 'exit 130' INT TERM
+  { [ -x "$RINGCHAT" ] && [ -x "$BENCH" ]; } ||
+    bl_die "build first: $RINGCHAT and $BENCH (cmake --preset release && cmake --build --preset release)"
+  local c
+  for c in redis-server "$@"; do
+    command -v "$c" >/dev/null || bl_die "$c is missing (scripts/deps.sh installs it)"
+  done
+  mkdir -p results
+  # shellcheck disable=SC2034 # read by the script that sources this file
+  STAMP=$(date +%Y%m%d-%H%M%S)
+}
+
 # bl_json LINE KEY -> the value of "KEY": in a one-line JSON object (strings
 # without quotes; "null" when missing).
 bl_json() {

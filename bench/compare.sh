@@ -43,17 +43,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-RINGCHAT=$BUILD/src/server/ringchat
-BENCH=$BUILD/bench/ringchat-bench/ringchat-bench
 . bench/bench-lib.sh
-trap bl_cleanup EXIT
-trap 'exit 130' INT TERM
-{ [ -x "$RINGCHAT" ] && [ -x "$BENCH" ]; } || bl_die "build first: $RINGCHAT and $BENCH (cmake --preset release && cmake --build --preset release)"
-command -v redis-server >/dev/null || bl_die "redis-server is missing (scripts/deps.sh)"
-command -v taskset >/dev/null || bl_die "taskset is missing (util-linux)"
-
-mkdir -p results
-STAMP=$(date +%Y%m%d-%H%M%S)
+bl_init "$BUILD" taskset
 JSONL=results/compare-$STAMP.jsonl
 MD=results/compare-$STAMP.md
 T0=$(date +%s)

@@ -37,17 +37,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-RINGCHAT=$BUILD/src/server/ringchat
-BENCH=$BUILD/bench/ringchat-bench/ringchat-bench
 . bench/bench-lib.sh
-trap bl_cleanup EXIT
-trap 'exit 130' INT TERM
-{ [ -x "$RINGCHAT" ] && [ -x "$BENCH" ]; } || bl_die "build first: $RINGCHAT and $BENCH"
-command -v gnuplot >/dev/null || bl_die "gnuplot is missing (apt-get install gnuplot-nox)"
-command -v redis-server >/dev/null || bl_die "redis-server is missing"
-
-mkdir -p results
-STAMP=$(date +%Y%m%d-%H%M%S)
+bl_init "$BUILD" gnuplot
 OUT=results/sweep-$STAMP
 JSONL=$OUT.jsonl
 T0=$(date +%s)
