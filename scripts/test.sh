@@ -3,7 +3,9 @@
 #   1. release build: every ctest test (unit + integration), against a
 #      throwaway redis-server on a free loopback port;
 #   2. asan build (AddressSanitizer + UndefinedBehaviorSanitizer): every test;
-#   3. tsan build: the tests labelled "tsan" (lock-free structures);
+#   3. tsan build: the tests labelled "tsan" (lock-free structures), then
+#      the whole integration suite (release test binaries) against the
+#      ThreadSanitizer build of the server: any race report fails the run;
 #   4. fuzz build (clang): each fuzz/fuzz_* target for FUZZ_SECONDS (30).
 # The redis-server lives in a temp dir with persistence off and is stopped by
 # PID on exit, on failure too. Exits non-zero if anything failed; the last
@@ -102,6 +104,24 @@ run_fuzzers() {
   done
 }
 
+# The integration suite once more, with the server built with TSan. The
+# reports go to files (the tests read the server's stderr for other things);
+# any report is a failure, printed here.
+run_tsan_server() {
+  local reports="$tmp/tsan-server"
+  mkdir -p "$reports"
+  RINGCHAT_TEST_SERVER="$PWD/build/tsan/src/server/ringchat" \
+    TSAN_OPTIONS="log_path=$reports/report halt_on_error=0 second_deadlock_stack=1" \
+    run_ctest tsan-server --preset release -L integration -j "$JOBS"
+  if ls "$reports"/report.* >/dev/null 2>&1; then
+    head -n 80 "$reports"/report.*
+    failed=$((failed + 1)); failures+=("tsan-server: ThreadSanitizer reports from the server")
+  else
+    echo "test: the ThreadSanitizer server ran the integration suite with no report"
+    passed=$((passed + 1))
+  fi
+}
+
 start_redis || exit 1
 
 if build release; then
@@ -113,6 +133,7 @@ if [ "$SKIP_SANITIZERS" != 1 ]; then
   fi
   if build tsan; then
     run_ctest tsan --preset tsan -L tsan -j "$JOBS"
+    run_tsan_server
   fi
   if command -v clang >/dev/null && ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
     build fuzz && run_fuzzers

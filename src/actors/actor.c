@@ -192,6 +192,9 @@ void actor_run(sched_worker_t *w, actor_t *a)
             gen = actor_finish_exit(a, gen);
     }
     sched_count(&w->runs);
+    uint32_t depth = mbox_depth_max_sc(&a->mbox);
+    if (depth > w->mbox_depth_max)
+        ck_pr_store_64(&w->mbox_depth_max, depth); /* single writer, as sched_count */
     /* A run that found nothing to pop. The mailbox is gap-free, so this cannot happen: a run
      * starts only after a push that saw IDLE (that message is queued) or after mark_idle
      * failed (a message is queued); only this runner removes messages. Counted, not

@@ -61,6 +61,7 @@ typedef struct sched_worker {
     timer_heap_t *timers;
     pthread_t thread; /* pool thread, if any */
     uint64_t runs, delivered, stale_drops, steals, schedules, stalls;
+    uint64_t mbox_depth_max; /* deepest mailbox this worker's runs have taken */
 } sched_worker_t;
 
 enum { SCHED_AWAKE = 0, SCHED_SLEEPING = 1 };

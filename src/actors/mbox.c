@@ -41,6 +41,7 @@
 void mbox_init(mbox_t *q, bool idle)
 {
     q->first = NULL;
+    q->depth_max = 0;
     q->head = idle ? MBOX_IDLE_PTR : NULL;
 }
 
@@ -76,6 +77,7 @@ static mbox_node_t *take_all(mbox_t *q)
      * before it form a chain of read-modify-writes, so every node on the stack is published. */
     mbox_node_t *n = ck_pr_fas_ptr(&q->head, NULL);
     mbox_node_t *fifo = NULL;
+    uint32_t depth = 0;
 
     /* Acquire: the nodes' next fields and payloads are read (and next rewritten) only after
      * the exchange. Pairs with the producers' fence_store_atomic before P3. */
@@ -86,7 +88,10 @@ static mbox_node_t *take_all(mbox_t *q)
         n->next = fifo;
         fifo = n;
         n = next;
+        depth++;
     }
+    if (depth > q->depth_max)
+        q->depth_max = depth;
     return fifo;
 }
 
@@ -129,4 +134,12 @@ bool mbox_is_empty_sc(const mbox_t *q)
     mbox_node_t *h = ck_pr_load_ptr(&q->head);
 
     return q->first == NULL && (h == NULL || h == MBOX_IDLE_PTR);
+}
+
+uint32_t mbox_depth_max_sc(mbox_t *q)
+{
+    uint32_t d = q->depth_max;
+
+    q->depth_max = 0;
+    return d;
 }

@@ -33,6 +33,10 @@ typedef struct mbox {
     /* Consumer's side, touched only by the thread running the owner: the nodes taken from
      * head, reversed into push order (oldest first), not yet returned by mbox_pop_sc. */
     _Alignas(CK_MD_CACHELINE) mbox_node_t *first;
+    /* Consumer's side too: the most nodes one exchange has taken since the consumer last
+     * read it (mbox_depth_max_sc) - the depth the mailbox had reached, since nothing but an
+     * exchange ever shortens the stack. Counted while reversing: no extra pass. */
+    uint32_t depth_max;
 } mbox_t;
 
 /* Initialise an empty queue. idle=true: start with the IDLE mark (a new actor is on no run
@@ -57,6 +61,10 @@ mbox_node_t *mbox_pop_sc(mbox_t *q);
  * message is queued (and, the queue being gap-free, the next mbox_pop_sc will return it); the
  * owner must stay scheduled (run it again). */
 bool mbox_mark_idle_sc(mbox_t *q);
+
+/* Consumer only: the deepest the queue has been at an exchange since the last call, then
+ * reset to 0 (for a high-water mark metric). */
+uint32_t mbox_depth_max_sc(mbox_t *q);
 
 /* Consumer only: true if nothing is queued (idle mark ignored). Exact, since the queue has no
  * half-finished pushes. Used by tests and by sched_destroy's checks. */

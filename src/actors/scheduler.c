@@ -331,6 +331,7 @@ void sched_worker_stats(sched_t *s, unsigned wi, sched_stats_t *out)
     out->stalls = ck_pr_load_64(&w->stalls);
     out->injects = ck_pr_load_64(&w->injects);
     out->wakeups = ck_pr_load_64(&w->wakeups);
+    out->mbox_depth_max = ck_pr_load_64(&w->mbox_depth_max);
 }
 
 void sched_stats(sched_t *s, sched_stats_t *out)
@@ -348,6 +349,8 @@ void sched_stats(sched_t *s, sched_stats_t *out)
         out->stalls += one.stalls;
         out->injects += one.injects;
         out->wakeups += one.wakeups;
+        if (one.mbox_depth_max > out->mbox_depth_max)
+            out->mbox_depth_max = one.mbox_depth_max;
     }
     /* Control path (statistics): spawns and exits are counted under the slot
      * lock that spawn/exit already take; no message path touches it. */

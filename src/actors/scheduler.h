@@ -64,14 +64,15 @@ int sched_pool_start(sched_t *s);
 void sched_pool_stop(sched_t *s);
 
 typedef struct sched_stats {
-    uint64_t schedules;   /* actors put on a run queue (by a worker, or injected) */
-    uint64_t runs;        /* actor runs (one run = up to ACTOR_BATCH messages) */
-    uint64_t delivered;   /* messages handed to a behaviour */
-    uint64_t stale_drops; /* messages released because their actor had exited */
-    uint64_t steals;      /* actors taken from another worker's queue */
-    uint64_t stalls;      /* runs that found nothing to pop: always 0 (gap-free mailbox) */
-    uint64_t injects;     /* actors scheduled from a thread that is not one of our workers */
-    uint64_t wakeups;     /* wake hooks / semaphore posts issued */
+    uint64_t schedules;      /* actors put on a run queue (by a worker, or injected) */
+    uint64_t runs;           /* actor runs (one run = up to ACTOR_BATCH messages) */
+    uint64_t delivered;      /* messages handed to a behaviour */
+    uint64_t stale_drops;    /* messages released because their actor had exited */
+    uint64_t steals;         /* actors taken from another worker's queue */
+    uint64_t stalls;         /* runs that found nothing to pop: always 0 (gap-free mailbox) */
+    uint64_t injects;        /* actors scheduled from a thread that is not one of our workers */
+    uint64_t wakeups;        /* wake hooks / semaphore posts issued */
+    uint64_t mbox_depth_max; /* deepest mailbox taken by one exchange (in a sum: the max) */
     uint64_t spawns;
     uint64_t exits;
 } sched_stats_t;

@@ -209,6 +209,11 @@ uint32_t net_port_conn_count(const net_port_t *port);
 /* Counters of the port. Any thread. */
 void net_port_stats(const net_port_t *port, net_stats_t *out);
 
+/* Bytes queued in the outboxes of the port's connections and not yet
+ * written (a relaxed sum; it walks the whole connection table, so it is for
+ * a metrics scrape, not for a hot path). Any thread. */
+uint64_t net_port_outbox_bytes(const net_port_t *port);
+
 /* ------------------------------------------------------------- connections */
 
 /* The single send path. Queue a reference to `b` on the connection's outbox

@@ -377,3 +377,13 @@ void net_port_stats(const net_port_t *p, net_stats_t *o)
     o->cq_overflows = atomic_load_explicit(&s->cq_overflows, memory_order_relaxed);
     o->slow_closes = atomic_load_explicit(&s->slow_closes, memory_order_relaxed);
 }
+
+uint64_t net_port_outbox_bytes(const net_port_t *p)
+{
+    uint64_t sum = 0;
+    /* The table is allocated once for the port's life, so any slot may be
+     * read; relaxed: each `queued` is a counter and the sum a snapshot. */
+    for (uint32_t i = 0; i < p->max_conns; i++)
+        sum += atomic_load_explicit(&p->slots[i].queued, memory_order_relaxed);
+    return sum;
+}

@@ -76,6 +76,8 @@ enum proto_code {
     PROTO_ERR_SLOW_CONSUMER = 6,
     PROTO_ERR_IDLE_TIMEOUT = 7,
     PROTO_ERR_SERVER_SHUTDOWN = 8,
+    PROTO_ERR_TOO_MANY_CONNECTIONS = 9,     /* ERROR_NTF before close: --max-unauth reached */
+    PROTO_ERR_TOO_MANY_LOGIN_FAILURES = 10, /* ERROR_NTF before close: --login-attempts */
     PROTO_LOGIN_USER_ALREADY = 31,
     PROTO_LOGIN_USER_USED_ALL_OBJ = 32,
     PROTO_LOGIN_USER_INVALID_PW = 33,

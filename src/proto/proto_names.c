@@ -71,6 +71,10 @@ const char *proto_code_name(uint16_t code)
         return "IDLE_TIMEOUT";
     case PROTO_ERR_SERVER_SHUTDOWN:
         return "SERVER_SHUTDOWN";
+    case PROTO_ERR_TOO_MANY_CONNECTIONS:
+        return "TOO_MANY_CONNECTIONS";
+    case PROTO_ERR_TOO_MANY_LOGIN_FAILURES:
+        return "TOO_MANY_LOGIN_FAILURES";
     case PROTO_LOGIN_USER_ALREADY:
         return "LOGIN_USER_ALREADY";
     case PROTO_LOGIN_USER_USED_ALL_OBJ:

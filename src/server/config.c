@@ -245,6 +245,33 @@ static const char *opt_max_clients(config_t *c, const char *v)
     return NULL;
 }
 
+static const char *opt_max_unauth(config_t *c, const char *v)
+{
+    uint64_t x;
+    if (!parse_u64(v, 1, 1000000, &x))
+        return "a connection count (1..1000000)";
+    c->max_unauth = (uint32_t)x;
+    return NULL;
+}
+
+static const char *opt_unauth_timeout(config_t *c, const char *v)
+{
+    uint64_t x;
+    if (!parse_u64(v, 0, 3600, &x))
+        return "a number of seconds (0..3600, 0 = never)";
+    c->unauth_timeout_s = (uint32_t)x;
+    return NULL;
+}
+
+static const char *opt_login_attempts(config_t *c, const char *v)
+{
+    uint64_t x;
+    if (!parse_u64(v, 0, 1000, &x))
+        return "a number of failed logins (0..1000, 0 = unlimited)";
+    c->login_attempts = (uint32_t)x;
+    return NULL;
+}
+
 static const char *opt_max_packet(config_t *c, const char *v)
 {
     uint64_t x;
@@ -351,6 +378,9 @@ static const opt_t options[] = {
     {"room-count", OPT_VALUE, opt_room_count},
     {"room-capacity", OPT_VALUE, opt_room_capacity},
     {"max-clients", OPT_VALUE, opt_max_clients},
+    {"max-unauth", OPT_VALUE, opt_max_unauth},
+    {"unauth-timeout", OPT_VALUE, opt_unauth_timeout},
+    {"login-attempts", OPT_VALUE, opt_login_attempts},
     {"max-packet", OPT_VALUE, opt_max_packet},
     {"outbox-limit", OPT_VALUE, opt_outbox_limit},
     {"chat-rate", OPT_VALUE, opt_chat_rate},
@@ -385,6 +415,9 @@ void config_defaults(config_t *cfg)
     cfg->room_count = 1000000;
     cfg->room_capacity = 1024;
     cfg->max_clients = 10000;
+    cfg->max_unauth = 1024;
+    cfg->unauth_timeout_s = 30;
+    cfg->login_attempts = 5;
     cfg->max_packet = 4096;
     cfg->outbox_limit = 8u << 20;
     cfg->chat_rate = 20;
@@ -570,7 +603,14 @@ const char *config_usage(void)
            "  --room-first N            first room number (default 0)\n"
            "  --room-count N            number of rooms (default 1000000)\n"
            "  --room-capacity N         members per room (default 1024)\n"
-           "  --max-clients N           connections at once (default 10000)\n"
+           "  --max-clients N           logged-in users at once (default 10000); more get\n"
+           "                            LOGIN_RES 32\n"
+           "  --max-unauth N            connections not logged in yet (default 1024); more\n"
+           "                            are refused with ERROR_NTF 9\n"
+           "  --unauth-timeout S        close connections that have not logged in after S\n"
+           "                            seconds (default 30; 0 = never)\n"
+           "  --login-attempts N        failed logins per connection, answered ever slower,\n"
+           "                            then ERROR_NTF 10 and close (default 5; 0 = no limit)\n"
            "  --max-packet N            largest packet in bytes (default 4096)\n"
            "  --outbox-limit BYTES      per-client queued output before it is dropped as a\n"
            "                            slow consumer (default 8m; k/m/g suffixes)\n"

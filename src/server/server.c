@@ -69,6 +69,7 @@ struct server {
     metrics_t *metrics;
     uint16_t metrics_port;
     const char *auth_name;
+    uint64_t outbox_limit;
 };
 
 /* What a connection's net udata points to: its session actor. Allocated on
@@ -79,22 +80,33 @@ struct conn_link {
     actor_ref_t session;
 };
 
+/* A connection that gets no session is told why (best effort) and closed
+ * once that is flushed. */
+static void refuse(net_conn_t conn, uint16_t code)
+{
+    net_buf_t *b = chat_error_ntf(code, 0);
+    if (b != NULL)
+        chat_send_encoded(conn, b, net_buf_len(b));
+    net_conn_close(conn, true);
+}
+
 static void on_accept(net_conn_t conn, void *udata)
 {
     worker_t *w = udata;
     if (atomic_load(&w->srv->draining)) {
-        /* Accepted while shutting down (it connected just before): no
-         * session, but it is told why, like every other client. */
-        net_buf_t *b = chat_error_ntf(PROTO_ERR_SERVER_SHUTDOWN, 0);
-        if (b != NULL)
-            chat_send_encoded(conn, b, net_buf_len(b));
-        net_conn_close(conn, true);
+        /* Accepted while shutting down (it connected just before). */
+        refuse(conn, PROTO_ERR_SERVER_SHUTDOWN);
         return;
     }
     conn_link_t *link = calloc(1, sizeof(*link));
-    if (link == NULL || session_spawn(&w->srv->chat, conn, &link->session) != 0) {
-        log_warn("out of memory for a new connection: closing it");
+    int rc = link != NULL ? session_spawn(&w->srv->chat, conn, &link->session) : -ENOMEM;
+    if (rc != 0) {
         free(link);
+        if (rc == -EBUSY) { /* --max-unauth: session_spawn logged and counted it */
+            refuse(conn, PROTO_ERR_TOO_MANY_CONNECTIONS);
+            return;
+        }
+        log_warn("out of memory for a new connection: closing it");
         net_conn_close(conn, false);
         return;
     }
@@ -127,9 +139,10 @@ static void on_close(net_conn_t conn, net_close_reason_t reason, void *udata)
     if ((unsigned)reason <= NET_CLOSE_SHUTDOWN)
         ck_pr_store_64(&w->closed_by_reason[reason], w->closed_by_reason[reason] + 1);
     if (reason == NET_CLOSE_SLOW_CONSUMER)
-        log_warn("worker %u: a client was disconnected as a slow consumer (its queued output "
-                 "passed --outbox-limit)",
-                 w->index);
+        chat_limit_hit(&w->srv->chat, CHAT_LIMIT_OUTBOX,
+                       "a client was disconnected as a slow consumer (its queued output passed "
+                       "%" PRIu64 " bytes)",
+                       w->srv->outbox_limit);
     if (link == NULL)
         return;
     msg_t *m = session_closed_msg(reason);
@@ -298,6 +311,9 @@ static void chat_config_from(chat_config_t *c, const config_t *cfg)
     c->room_count = cfg->room_count;
     c->room_capacity = cfg->room_capacity;
     c->max_users = cfg->max_clients;
+    c->max_unauth = cfg->max_unauth;
+    c->unauth_timeout_ms = cfg->unauth_timeout_s * 1000;
+    c->login_attempts = cfg->login_attempts;
     c->chat_rate = cfg->chat_rate;
     c->chat_burst = cfg->chat_burst;
     c->idle_timeout_ms = cfg->idle_timeout_s * 1000;
@@ -366,6 +382,7 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
     srv->metrics_port = cfg->metrics_port;
     srv->chat.warn = chat_warn;
     srv->auth_name = config_auth_name(cfg->auth);
+    srv->outbox_limit = cfg->outbox_limit;
     srv->chat.stats = aligned_alloc(64, srv->nworkers * sizeof(chat_stats_t));
     if (srv->chat.stats != NULL)
         memset(srv->chat.stats, 0, srv->nworkers * sizeof(chat_stats_t));
@@ -387,9 +404,11 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
     ncfg.backend = net_backend_of(cfg->io_backend);
     ncfg.outbox_limit = cfg->outbox_limit;
     /* Any port may receive most connections (SO_REUSEPORT spreads them only
-     * roughly), so each can hold --max-clients plus room for connections
-     * that have not logged in yet; beyond --max-clients logins get 32. */
-    ncfg.max_conns = cfg->max_clients + 1024;
+     * roughly), so each can hold every logged-in user (--max-clients) and
+     * every connection not logged in yet (--max-unauth), plus a margin for
+     * connections still closing. Those two limits answer a client (LOGIN_RES
+     * 32, ERROR_NTF 9); a full table could only pause accepting. */
+    ncfg.max_conns = cfg->max_clients + cfg->max_unauth + 64;
     ncfg.log = net_log;
     /* Sent (best effort) before a slow-consumer close; each port keeps its
      * own reference. */
@@ -449,20 +468,42 @@ static void render_logins(metrics_text_t *t, const chat_stats_t *c)
 static void render_workers(metrics_text_t *t, struct server *srv)
 {
     static const char *const names[] = {"ringchat_actors_scheduled_total",
-                                        "ringchat_actors_stolen_total",
-                                        "ringchat_actor_runs_total"};
-    static const char *const helps[] = {"Actors put on a worker's run queue.",
-                                        "Actors a worker stole from another's queue.",
-                                        "Actor runs (up to 64 messages each)."};
-    for (int k = 0; k < 3; k++) {
-        metrics_printf(t, "# HELP %s %s\n# TYPE %s counter\n", names[k], helps[k], names[k]);
+                                        "ringchat_actors_stolen_total", "ringchat_actor_runs_total",
+                                        "ringchat_mailbox_depth_max"};
+    static const char *const helps[] = {
+        "Actors put on a worker's run queue.", "Actors a worker stole from another's queue.",
+        "Actor runs (up to 64 messages each).",
+        "Most messages one actor's mailbox held when a run on this worker took them."};
+    for (int k = 0; k < 4; k++) {
+        metrics_printf(t, "# HELP %s %s\n# TYPE %s %s\n", names[k], helps[k], names[k],
+                       k == 3 ? "gauge" : "counter");
         for (unsigned i = 0; i < srv->nworkers; i++) {
             sched_stats_t w;
             sched_worker_stats(srv->sched, i, &w);
-            uint64_t v = k == 0 ? w.schedules : k == 1 ? w.steals : w.runs;
+            uint64_t v = k == 0   ? w.schedules
+                         : k == 1 ? w.steals
+                         : k == 2 ? w.runs
+                                  : w.mbox_depth_max;
             metrics_printf(t, "%s{worker=\"%u\"} %" PRIu64 "\n", names[k], i, v);
         }
     }
+}
+
+/* Limits hit, by the setting's name, and the gauges they bound. */
+static void render_limits(metrics_text_t *t, struct server *srv, const chat_stats_t *c)
+{
+    metrics_printf(t, "# HELP ringchat_limit_hits_total Times a client hit a limit, by setting.\n"
+                      "# TYPE ringchat_limit_hits_total counter\n");
+    for (int i = 0; i < CHAT_LIMITS; i++)
+        metrics_printf(t, "ringchat_limit_hits_total{limit=\"%s\"} %" PRIu64 "\n",
+                       chat_limit_name((chat_limit_t)i), c->limit_hits[i]);
+    metric(t, "ringchat_unauth_connections", "gauge", "Connections not logged in yet.",
+           chat_unauth_count(&srv->chat));
+    uint64_t queued = 0;
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        queued += net_port_outbox_bytes(srv->workers[i].port);
+    metric(t, "ringchat_outbox_bytes", "gauge", "Bytes queued to clients, not yet written.",
+           queued);
 }
 
 /* The /metrics body: sums over the ports and workers, read without stopping
@@ -526,6 +567,7 @@ static void render_metrics(void *ctx, metrics_text_t *t)
     metric(t, "ringchat_room_members", "gauge", "Sessions in a room.",
            c.room_joins - c.room_leaves);
     render_logins(t, &c);
+    render_limits(t, srv, &c);
     render_workers(t, srv);
     metric(t, "ringchat_actor_messages_total", "counter", "Messages handed to actors.",
            sc.delivered);

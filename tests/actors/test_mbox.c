@@ -70,6 +70,26 @@ Test(mbox, leftovers_stay_queued_in_order)
     cr_assert(mbox_push_mp(&q, &it[0].node));
 }
 
+/* The depth high-water mark is the size of the largest take since it was last read. */
+Test(mbox, depth_max_is_the_largest_take)
+{
+    mbox_t q;
+    static item_t it[100], later[30];
+
+    mbox_init(&q, true);
+    cr_assert_eq(mbox_depth_max_sc(&q), 0);
+    for (int i = 0; i < 100; i++)
+        mbox_push_mp(&q, &it[i].node);
+    cr_assert_eq(mbox_depth_max_sc(&q), 0, "nothing taken yet");
+    cr_assert_eq(mbox_pop_sc(&q), &it[0].node);
+    for (int i = 0; i < 30; i++) /* a later, smaller take does not lower the mark */
+        mbox_push_mp(&q, &later[i].node);
+    for (int i = 1; i < 100 + 30; i++)
+        cr_assert_not_null(mbox_pop_sc(&q), "pop %d", i);
+    cr_assert_eq(mbox_depth_max_sc(&q), 100);
+    cr_assert_eq(mbox_depth_max_sc(&q), 0, "reading resets the mark");
+}
+
 Test(mbox, plain_queue_never_reports_idle)
 {
     mbox_t q;

@@ -44,6 +44,8 @@ static const named_t codes[] = {
     {6, "SLOW_CONSUMER"},
     {7, "IDLE_TIMEOUT"},
     {8, "SERVER_SHUTDOWN"},
+    {9, "TOO_MANY_CONNECTIONS"},
+    {10, "TOO_MANY_LOGIN_FAILURES"},
     {31, "LOGIN_USER_ALREADY"},
     {32, "LOGIN_USER_USED_ALL_OBJ"},
     {33, "LOGIN_USER_INVALID_PW"},

@@ -41,6 +41,9 @@ Test(config, defaults_match_design)
     cr_assert_eq(c.chat_burst, 40);
     cr_assert_eq(c.idle_timeout_s, 300);
     cr_assert_eq(c.login_timeout_s, 3);
+    cr_assert_eq(c.max_unauth, 1024);
+    cr_assert_eq(c.unauth_timeout_s, 30);
+    cr_assert_eq(c.login_attempts, 5);
     cr_assert_eq(c.metrics_port, 0);
     cr_assert_eq(c.pwhash_cost, CONFIG_PWHASH_INTERACTIVE);
     cr_assert_eq(c.log_level, LOG_INFO);
@@ -54,7 +57,8 @@ Test(config, every_option_is_applied)
                    "--room-first", "10", "--room-count", "5", "--room-capacity", "7",
                    "--max-clients", "99", "--max-packet", "8192", "--outbox-limit", "64k",
                    "--chat-rate", "5/s", "--idle-timeout", "0", "--login-timeout", "2",
-                   "--pwhash-cost", "min", "--metrics-port", "9100", "--log-level", "debug");
+                   "--pwhash-cost", "min", "--metrics-port", "9100", "--log-level", "debug",
+                   "--max-unauth", "17", "--unauth-timeout", "0", "--login-attempts", "0");
     cr_assert_eq(rc, 0, "%s", err);
     cr_assert_str_eq(c.bind, "0.0.0.0");
     cr_assert_eq(c.port, 7100);
@@ -77,6 +81,9 @@ Test(config, every_option_is_applied)
     cr_assert_eq(c.pwhash_cost, CONFIG_PWHASH_MIN);
     cr_assert_eq(c.metrics_port, 9100);
     cr_assert_eq(c.log_level, LOG_DEBUG);
+    cr_assert_eq(c.max_unauth, 17);
+    cr_assert_eq(c.unauth_timeout_s, 0);
+    cr_assert_eq(c.login_attempts, 0);
 }
 
 Test(config, equals_form_and_size_suffixes)
@@ -96,13 +103,18 @@ Test(config, equals_form_and_size_suffixes)
 Test(config, bad_values_give_clear_errors)
 {
     static const char *bad[][2] = {
-        {"--port", "70000"},       {"--port", "-1"},           {"--port", "12ab"},
-        {"--threads", "0"},        {"--io-backend", "kqueue"}, {"--auth", "ldap"},
-        {"--redis", "nohost"},     {"--redis", "h:0"},         {"--room-first", "-5"},
-        {"--room-count", "0"},     {"--room-capacity", "0"},   {"--max-packet", "100"},
-        {"--max-packet", "65536"}, {"--outbox-limit", "1k"},   {"--outbox-limit", "8x"},
-        {"--chat-rate", "fast"},   {"--idle-timeout", "1.5"},  {"--login-timeout", "0"},
-        {"--pwhash-cost", "max"},  {"--metrics-port", "x"},    {"--log-level", "trace"},
+        {"--port", "70000"},          {"--port", "-1"},
+        {"--port", "12ab"},           {"--threads", "0"},
+        {"--io-backend", "kqueue"},   {"--auth", "ldap"},
+        {"--redis", "nohost"},        {"--redis", "h:0"},
+        {"--room-first", "-5"},       {"--room-count", "0"},
+        {"--room-capacity", "0"},     {"--max-packet", "100"},
+        {"--max-packet", "65536"},    {"--outbox-limit", "1k"},
+        {"--outbox-limit", "8x"},     {"--chat-rate", "fast"},
+        {"--idle-timeout", "1.5"},    {"--login-timeout", "0"},
+        {"--pwhash-cost", "max"},     {"--metrics-port", "x"},
+        {"--log-level", "trace"},     {"--max-unauth", "0"},
+        {"--unauth-timeout", "3601"}, {"--login-attempts", "-1"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         config_t c;

@@ -6,6 +6,8 @@
 
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -31,6 +33,24 @@ static inline void itest_start(server_proc_t *s, const char *backend, const char
     }
     const char *want = strcmp(backend, "uring") == 0 ? "backend=io_uring" : "backend=epoll";
     cr_assert(strstr(s->banner, want) != NULL, "%s", s->banner);
+}
+
+/* true when the server under test is a sanitizer build: this test binary
+ * was built with ASan (so was the server next to it), or make test points
+ * RINGCHAT_TEST_SERVER at a ThreadSanitizer build. Their allocators keep
+ * freed memory (quarantine, shadow, history), so RSS bounds do not apply;
+ * their own checks (leaks, races) stand in for them. */
+static inline bool itest_server_sanitized(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return true;
+#endif
+#endif
+    const char *env = getenv("RINGCHAT_TEST_SERVER");
+    return env != NULL && env[0] != '\0';
 }
 
 static inline void itest_stop(server_proc_t *s)

@@ -49,9 +49,18 @@ static int read_line(int fd, char *buf, size_t cap, long deadline)
     return 0;
 }
 
+/* The binary under test: RINGCHAT_BIN, or $RINGCHAT_TEST_SERVER (make test
+ * runs the integration suite once more against a ThreadSanitizer build). */
+static const char *server_binary(void)
+{
+    const char *env = getenv("RINGCHAT_TEST_SERVER");
+    return env != NULL && env[0] != '\0' ? env : RINGCHAT_BIN;
+}
+
 static pid_t spawn_in(const char *const *args, int in_fd, int out_fd, int err_fd)
 {
-    const char *argv[64] = {RINGCHAT_BIN};
+    const char *bin = server_binary();
+    const char *argv[64] = {bin};
     int argc = 1;
     for (; args != NULL && args[argc - 1] != NULL && argc < 63; argc++)
         argv[argc] = args[argc - 1];
@@ -67,7 +76,7 @@ static pid_t spawn_in(const char *const *args, int in_fd, int out_fd, int err_fd
         dup2(out_fd, STDOUT_FILENO);
         dup2(err_fd, STDERR_FILENO);
         dup2(in_fd, STDIN_FILENO);
-        execv(RINGCHAT_BIN, (char *const *)argv);
+        execv(bin, (char *const *)argv);
         _exit(127);
     }
     return pid;

@@ -177,5 +177,7 @@ void chat_stats_sum(const chat_ctx_t *ctx, unsigned nworkers, chat_stats_t *out)
         for (int i = 0; i <= CHAT_LOGIN_BUCKETS; i++)
             out->login_ms[i] += ck_pr_load_64(&st->login_ms[i]);
         out->login_ms_sum += ck_pr_load_64(&st->login_ms_sum);
+        for (int i = 0; i < CHAT_LIMITS; i++)
+            out->limit_hits[i] += ck_pr_load_64(&st->limit_hits[i]);
     }
 }

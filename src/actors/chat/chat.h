@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "actor.h"
+#include "chat_limits.h"
 #include "ckpr.h"
 #include "net.h"
 #include "proto.h"
@@ -23,11 +24,14 @@ typedef struct chat_config {
     uint32_t max_packet; /* largest packet a client may send (5..65535) */
     int32_t room_first;  /* valid rooms: room_first .. room_first+room_count-1 */
     uint32_t room_count;
-    uint32_t room_capacity;   /* members per room */
-    uint32_t max_users;       /* logged-in users at once (LOGIN_RES 32 beyond) */
-    uint32_t chat_rate;       /* chat messages per second per session; 0 = unlimited */
-    uint32_t chat_burst;      /* token bucket size */
-    uint32_t idle_timeout_ms; /* 0 = never */
+    uint32_t room_capacity;     /* members per room */
+    uint32_t max_users;         /* logged-in users at once (LOGIN_RES 32 beyond) */
+    uint32_t max_unauth;        /* connections not logged in yet (ERROR_NTF 9 beyond) */
+    uint32_t unauth_timeout_ms; /* to log in after connecting; 0 = never */
+    uint32_t login_attempts;    /* failed logins per connection; 0 = unlimited */
+    uint32_t chat_rate;         /* chat messages per second per session; 0 = unlimited */
+    uint32_t chat_burst;        /* token bucket size */
+    uint32_t idle_timeout_ms;   /* 0 = never */
     uint32_t login_timeout_ms;
 } chat_config_t;
 
@@ -45,16 +49,20 @@ extern const uint16_t chat_login_codes[CHAT_LOGIN_CODES]; /* 0, 31, 32, 33, 34, 
 extern const uint32_t chat_login_bucket_ms[CHAT_LOGIN_BUCKETS];
 
 typedef struct chat_stats {
-    uint64_t chat_accepted;   /* ROOM_CHAT_REQ answered 0 */
-    uint64_t notifies_queued; /* ROOM_CHAT_NOTIFY handed to a member's send path */
-    uint64_t rooms_created;   /* gauge of rooms = created - freed, summed */
+    /* _Alignas on the first member also rounds sizeof up to 64, so that the
+     * per-worker array shares no cache line and suits aligned_alloc. */
+    _Alignas(64) uint64_t chat_accepted; /* ROOM_CHAT_REQ answered 0 */
+    uint64_t notifies_queued;            /* ROOM_CHAT_NOTIFY handed to a member's send path */
+    uint64_t rooms_created;              /* gauge of rooms = created - freed, summed */
     uint64_t rooms_freed;
     uint64_t room_joins; /* gauge of members in rooms = joins - leaves, summed */
     uint64_t room_leaves;
     uint64_t logins[CHAT_LOGIN_CODES];         /* LOGIN_RES sent, by code */
     uint64_t login_ms[CHAT_LOGIN_BUCKETS + 1]; /* answered logins, by latency bucket */
     uint64_t login_ms_sum;
-} chat_stats_t __attribute__((aligned(64)));
+    uint64_t limit_hits[CHAT_LIMITS]; /* chat_limit_hit, by limit */
+} chat_stats_t;
+_Static_assert(sizeof(chat_stats_t) % 64 == 0, "chat_stats_t fills whole cache lines");
 
 /* Everything a chat actor needs to reach the rest of the server. */
 typedef struct chat_ctx {
@@ -67,6 +75,8 @@ typedef struct chat_ctx {
     actor_ref_t logins[CHAT_LOGIN_SHARDS_MAX]; /* login shards */
     uint64_t users_online;                     /* logged-in users, atomic (ck_pr) */
     uint64_t next_uid;                         /* user_uid source, atomic (ck_pr) */
+    uint64_t unauth_conns;                     /* connections not logged in: chat_unauth_acquire */
+    chat_warn_gate_t warn_gates[CHAT_LIMITS];  /* chat_limit_hit's log gates */
     chat_stats_t *stats;                       /* one per worker, cache-line aligned */
     /* An operator log line at warn level (the server's log; may be NULL). */
     void (*warn)(const char *line);
@@ -93,12 +103,13 @@ void chat_user_unref(chat_user_t *u);
  * named beside it, copied in and out of msg_t.p with CHAT_PUT / CHAT_GET. */
 enum chat_msg_type {
     /* to a session */
-    SESSION_MSG_DATA = 1,   /* net_buf_t* in p.ptr[0] (owned; see session_data_msg) */
-    SESSION_MSG_CLOSED,     /* session_closed_t */
-    SESSION_MSG_LOGIN_DONE, /* session_login_done_t */
-    SESSION_MSG_ENTER_DONE, /* session_enter_done_t */
-    SESSION_MSG_IDLE_CHECK, /* timer message */
-    SESSION_MSG_SHUTDOWN,   /* none: the server stops (ERROR_NTF 8, flush, close) */
+    SESSION_MSG_DATA = 1,      /* net_buf_t* in p.ptr[0] (owned; see session_data_msg) */
+    SESSION_MSG_CLOSED,        /* session_closed_t */
+    SESSION_MSG_LOGIN_DONE,    /* session_login_done_t */
+    SESSION_MSG_ENTER_DONE,    /* session_enter_done_t */
+    SESSION_MSG_IDLE_CHECK,    /* timer message */
+    SESSION_MSG_SHUTDOWN,      /* none: the server stops (ERROR_NTF 8, flush, close) */
+    SESSION_MSG_LOGIN_BACKOFF, /* timer message: a held LOGIN_RES 33 is due */
     /* to a directory shard */
     DIR_MSG_ENTER = 32, /* dir_enter_t */
     DIR_MSG_EMPTY,      /* dir_empty_t */

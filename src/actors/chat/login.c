@@ -34,7 +34,6 @@ typedef struct login_shard {
     hmap_t registry; /* logged-in (or logging-in) ids of this shard */
     login_req_t *pending;
     uint64_t next_seq;
-    uint64_t full_warned_ms; /* last "server full" log line */
 } login_shard_t;
 
 typedef struct id_key {
@@ -103,22 +102,6 @@ static void auth_done(void *ctx, auth_result_t result)
     (void)chat_send(r->shard, LOGIN_MSG_AUTH_DONE, &d, sizeof(d));
 }
 
-/* Tells the operator that logins are being refused with 32, at most once a
- * second per shard so that a login storm does not flood the log. */
-static void warn_full(login_shard_t *s)
-{
-    uint64_t now = timer_now_ms();
-    if (s->ctx->warn == NULL || now - s->full_warned_ms < 1000)
-        return;
-    s->full_warned_ms = now;
-    char line[128];
-    snprintf(line, sizeof(line),
-             "server full: --max-clients %u users are logged in; refusing "
-             "logins with LOGIN_RES 32",
-             s->ctx->cfg.max_users);
-    s->ctx->warn(line);
-}
-
 /* L1. Takes ownership of r. */
 static void on_request(login_shard_t *s, login_req_t *r)
 {
@@ -128,7 +111,9 @@ static void on_request(login_shard_t *s, login_req_t *r)
         return;
     }
     if (!reserve_slot(s->ctx)) {
-        warn_full(s);
+        chat_limit_hit(s->ctx, CHAT_LIMIT_MAX_CLIENTS,
+                       "server full: %u users are logged in; refusing logins with LOGIN_RES 32",
+                       s->ctx->cfg.max_users);
         answer(r, PROTO_LOGIN_USER_USED_ALL_OBJ, 0);
         login_req_free(r);
         return;

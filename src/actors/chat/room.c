@@ -76,6 +76,8 @@ static void on_enter(room_t *r, chat_user_t *u)
 {
     r->enters_seen++;
     if (r->count >= r->ctx->cfg.room_capacity || (r->count == r->cap && !grow(r))) {
+        chat_limit_hit(r->ctx, CHAT_LIMIT_ROOM_CAPACITY,
+                       "room %d is full (%u members): ROOM_ENTER_RES 54", (int)r->number, r->count);
         chat_send_result(u->conn, PROTO_ROOM_ENTER_RES, PROTO_ENTER_ROOM_FULL_USER);
         reply_enter(r, u, PROTO_ENTER_ROOM_FULL_USER);
         chat_user_unref(u);

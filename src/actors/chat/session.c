@@ -11,7 +11,14 @@
  * Responses in request order: while a login or an enter waits for its
  * answer (state LOGGING_IN / ENTERING), the session stops reading packets;
  * the rest of the current chunk stays in the reassembler and later chunks
- * are parked, in order, until the answer arrives. */
+ * are parked, in order, until the answer arrives.
+ *
+ * Limits a session enforces itself (docs/operations.md): it holds one of
+ * the --max-unauth places from spawn until it logs in or ends; it must log
+ * in within --unauth-timeout and say something every --idle-timeout (one
+ * timer serves both deadlines); failed logins are answered ever slower
+ * (SESSION_BACKOFF_MS doubling from the second failure) and the
+ * --login-attempts'th failure closes the connection with ERROR_NTF 10. */
 #include "session.h"
 
 #include <errno.h>
@@ -28,6 +35,7 @@ typedef enum session_state {
     S_LOGGED_IN,  /* in no room */
     S_ENTERING,   /* DIR_MSG_ENTER sent: input parked */
     S_IN_ROOM,
+    S_LOGIN_BACKOFF, /* a failed login's answer is held back: input parked */
 } session_state_t;
 
 typedef struct session {
@@ -38,6 +46,7 @@ typedef struct session {
     bool closed; /* CLOSED arrived: exit once no answer is pending */
     bool broken; /* a framing error was answered: ignore all input */
     bool idle_closing;
+    bool holds_unauth; /* one of the --max-unauth places (chat_unauth_acquire) */
     proto_reasm_t reasm;
     msg_t *cur;                  /* DATA whose bytes the reassembler is reading */
     msg_t *parked, *parked_tail; /* later DATA, in arrival order */
@@ -50,7 +59,10 @@ typedef struct session {
     uint64_t refilled_ms;
     uint64_t active_ms;     /* last input, for the idle timeout */
     uint64_t login_sent_ms; /* when the pending login went to its shard */
-    timer_id_t idle_timer;
+    uint64_t born_ms;       /* accepted: the --unauth-timeout clock */
+    uint32_t login_failures;
+    timer_id_t idle_timer;    /* both deadlines: --unauth-timeout, --idle-timeout */
+    timer_id_t backoff_timer; /* S_LOGIN_BACKOFF */
 } session_t;
 
 /* ---- output ------------------------------------------------------------ */
@@ -195,6 +207,9 @@ static void on_chat(session_t *s, const proto_packet_t *p)
         return;
     }
     if (!take_token(s)) {
+        chat_limit_hit(s->ctx, CHAT_LIMIT_CHAT_RATE,
+                       "user %s chats faster than %u/s: ROOM_CHAT_RES 63", s->id,
+                       s->ctx->cfg.chat_rate);
         chat_send_result(s->conn, PROTO_ROOM_CHAT_RES, PROTO_ROOM_TOO_MANY_PACKET);
         return;
     }
@@ -244,7 +259,7 @@ static void on_packet(session_t *s, const proto_packet_t *p)
 
 static bool waiting(const session_t *s)
 {
-    return s->state == S_LOGGING_IN || s->state == S_ENTERING;
+    return s->state == S_LOGGING_IN || s->state == S_ENTERING || s->state == S_LOGIN_BACKOFF;
 }
 
 static void drop_input(session_t *s)
@@ -261,8 +276,12 @@ static void drop_input(session_t *s)
 }
 
 /* Framing cannot be resynchronised: say why, flush, close. */
-static void fail_framing(session_t *s)
+static void fail_framing(session_t *s, int why)
 {
+    if (why == PROTO_REASM_TOO_LONG)
+        chat_limit_hit(s->ctx, CHAT_LIMIT_MAX_PACKET,
+                       "a packet header announced more than %u bytes: ERROR_NTF 4, closed",
+                       s->ctx->cfg.max_packet);
     send_error(s, PROTO_ERR_BAD_LENGTH, 0);
     (void)net_conn_close(s->conn, true);
     s->broken = true;
@@ -292,7 +311,7 @@ static void pump(session_t *s)
             msg_free(s->cur);
             s->cur = NULL;
         } else {
-            fail_framing(s);
+            fail_framing(s, rc);
         }
     }
 }
@@ -315,6 +334,9 @@ static void on_data(session_t *s, msg_t *m)
     if (s->parked_bytes > SESSION_PARK_LIMIT) {
         /* Megabytes sent while a login or enter is pending: refuse to hold
          * more. PROTOCOL.md has no code for this; the connection is cut. */
+        chat_limit_hit(s->ctx, CHAT_LIMIT_PARKED_INPUT,
+                       "more than %u bytes sent behind a pending request: connection cut",
+                       SESSION_PARK_LIMIT);
         (void)net_conn_close(s->conn, false);
         s->broken = true;
         drop_input(s);
@@ -324,6 +346,14 @@ static void on_data(session_t *s, msg_t *m)
 }
 
 /* ---- answers, close, timers --------------------------------------------- */
+
+static void release_unauth(session_t *s)
+{
+    if (s->holds_unauth) {
+        s->holds_unauth = false;
+        chat_unauth_release(s->ctx);
+    }
+}
 
 /* The connection is gone and no answer is pending: undo what the session
  * holds elsewhere (room membership, the login registry) and exit. */
@@ -338,8 +368,46 @@ static void finish(actor_t *self, session_t *s)
         chat_user_unref(s->user);
         s->user = NULL;
     }
+    release_unauth(s);
     (void)timer_cancel(s->idle_timer);
     actor_exit(self);
+}
+
+/* Says why, flushes what is queued and closes; later input is ignored. */
+static void close_with_error(session_t *s, uint16_t code)
+{
+    send_error(s, code, 0);
+    (void)net_conn_close(s->conn, true);
+    s->broken = true;
+    drop_input(s);
+}
+
+/* A wrong password (LOGIN_RES 33). The first is answered at once; later
+ * ones after SESSION_BACKOFF_MS, doubling, at most SESSION_BACKOFF_MAX_MS
+ * (the input behind them waits too); the --login-attempts'th closes the
+ * connection. Returns true when the answer was sent or held here. */
+static bool on_login_failed(session_t *s)
+{
+    uint32_t limit = s->ctx->cfg.login_attempts;
+    s->login_failures++;
+    if (limit != 0 && s->login_failures >= limit) {
+        chat_limit_hit(s->ctx, CHAT_LIMIT_LOGIN_ATTEMPTS,
+                       "%u failed logins on one connection (last as %s): ERROR_NTF 10, closed",
+                       s->login_failures, s->id);
+        login_answer(s, PROTO_LOGIN_USER_INVALID_PW, (int64_t)(timer_now_ms() - s->login_sent_ms));
+        close_with_error(s, PROTO_ERR_TOO_MANY_LOGIN_FAILURES);
+        return true;
+    }
+    if (s->login_failures < 2)
+        return false;
+    uint32_t shift = s->login_failures - 2 < 8 ? s->login_failures - 2 : 8;
+    uint32_t delay = SESSION_BACKOFF_MS << shift;
+    if (delay > SESSION_BACKOFF_MAX_MS)
+        delay = SESSION_BACKOFF_MAX_MS;
+    if (timer_start(s->self, SESSION_MSG_LOGIN_BACKOFF, 0, delay, 0, &s->backoff_timer) != 0)
+        return false; /* no timer: answer now rather than never */
+    s->state = S_LOGIN_BACKOFF;
+    return true;
 }
 
 static void on_login_done(actor_t *self, session_t *s, const session_login_done_t *d)
@@ -355,11 +423,29 @@ static void on_login_done(actor_t *self, session_t *s, const session_login_done_
         }
     }
     s->state = s->user != NULL ? S_LOGGED_IN : S_CONNECTED;
+    if (s->user != NULL)
+        release_unauth(s);
     if (s->closed) {
         finish(self, s);
         return;
     }
+    if (result == PROTO_LOGIN_USER_INVALID_PW && !s->broken && on_login_failed(s))
+        return;
     login_answer(s, result, (int64_t)(timer_now_ms() - s->login_sent_ms));
+    pump(s);
+}
+
+/* The held answer to a failed login is due. */
+static void on_login_backoff(actor_t *self, session_t *s, const msg_t *m)
+{
+    if (s->state != S_LOGIN_BACKOFF || !timer_msg_is(m, s->backoff_timer))
+        return;
+    s->state = S_CONNECTED;
+    if (s->closed) {
+        finish(self, s);
+        return;
+    }
+    login_answer(s, PROTO_LOGIN_USER_INVALID_PW, (int64_t)(timer_now_ms() - s->login_sent_ms));
     pump(s);
 }
 
@@ -385,27 +471,60 @@ static void on_closed(actor_t *self, session_t *s)
         finish(self, s);
 }
 
-/* The idle timer: close a silent connection (ERROR_NTF 7, flush); if it
- * does not drain within another 2 s (a peer that never reads), cut it. */
-static void on_idle_check(session_t *s, const msg_t *m)
+/* The earlier of the session's two deadlines (UINT64_MAX: none): log in
+ * within --unauth-timeout of connecting, send something every
+ * --idle-timeout. *which says which one it is. */
+static uint64_t next_deadline(const session_t *s, chat_limit_t *which)
 {
-    uint32_t idle_ms = s->ctx->cfg.idle_timeout_ms;
+    const chat_config_t *cfg = &s->ctx->cfg;
+    uint64_t due = UINT64_MAX;
+    if (cfg->idle_timeout_ms != 0) {
+        due = s->active_ms + cfg->idle_timeout_ms;
+        *which = CHAT_LIMIT_IDLE_TIMEOUT;
+    }
+    if (s->user == NULL && cfg->unauth_timeout_ms != 0 &&
+        s->born_ms + cfg->unauth_timeout_ms < due) {
+        due = s->born_ms + cfg->unauth_timeout_ms;
+        *which = CHAT_LIMIT_UNAUTH_TIMEOUT;
+    }
+    return due;
+}
+
+static void arm_deadline(session_t *s, uint64_t now)
+{
+    chat_limit_t which;
+    uint64_t due = next_deadline(s, &which);
+    if (due != UINT64_MAX)
+        (void)timer_start(s->self, SESSION_MSG_IDLE_CHECK, 0, due > now ? due - now : 0, 0,
+                          &s->idle_timer);
+}
+
+/* The deadline timer: close a connection past a deadline (ERROR_NTF 7,
+ * flush); if it does not drain within another 2 s (a peer that never
+ * reads), cut it. */
+static void on_deadline(session_t *s, const msg_t *m)
+{
     if (s->closed || !timer_msg_is(m, s->idle_timer))
         return;
     if (s->idle_closing) {
         (void)net_conn_close(s->conn, false);
         return;
     }
-    uint64_t quiet = timer_now_ms() - s->active_ms;
-    if (quiet >= idle_ms) {
-        send_error(s, PROTO_ERR_IDLE_TIMEOUT, 0);
-        (void)net_conn_close(s->conn, true);
-        s->idle_closing = true;
-        s->broken = true;
-        (void)timer_start(s->self, SESSION_MSG_IDLE_CHECK, 0, 2000, 0, &s->idle_timer);
+    uint64_t now = timer_now_ms();
+    chat_limit_t which;
+    if (next_deadline(s, &which) > now) {
+        arm_deadline(s, now);
         return;
     }
-    (void)timer_start(s->self, SESSION_MSG_IDLE_CHECK, 0, idle_ms - quiet, 0, &s->idle_timer);
+    if (which == CHAT_LIMIT_UNAUTH_TIMEOUT)
+        chat_limit_hit(s->ctx, which, "a connection did not log in within %u s: ERROR_NTF 7",
+                       s->ctx->cfg.unauth_timeout_ms / 1000);
+    else
+        chat_limit_hit(s->ctx, which, "a client was silent for %u s: ERROR_NTF 7",
+                       s->ctx->cfg.idle_timeout_ms / 1000);
+    close_with_error(s, PROTO_ERR_IDLE_TIMEOUT);
+    s->idle_closing = true;
+    (void)timer_start(s->self, SESSION_MSG_IDLE_CHECK, 0, 2000, 0, &s->idle_timer);
 }
 
 static void on_shutdown(session_t *s)
@@ -440,7 +559,10 @@ static void session_behaviour(actor_t *self, msg_t *m)
         on_closed(self, s);
         break;
     case SESSION_MSG_IDLE_CHECK:
-        on_idle_check(s, m);
+        on_deadline(s, m);
+        break;
+    case SESSION_MSG_LOGIN_BACKOFF:
+        on_login_backoff(self, s, m);
         break;
     case SESSION_MSG_SHUTDOWN:
         on_shutdown(s);
@@ -455,6 +577,7 @@ static void session_on_exit(actor_t *self, void *state)
     session_t *s = state;
     drop_input(s);
     chat_user_unref(s->user);
+    release_unauth(s);
     proto_reasm_free(&s->reasm);
     free(s);
 }
@@ -467,24 +590,32 @@ static const actor_type_t session_type = {
 
 int session_spawn(const chat_ctx_t *ctx, net_conn_t conn, actor_ref_t *out)
 {
+    if (!chat_unauth_acquire(ctx)) {
+        chat_limit_hit(ctx, CHAT_LIMIT_MAX_UNAUTH,
+                       "%u connections have not logged in yet; refusing new ones with "
+                       "ERROR_NTF 9",
+                       ctx->cfg.max_unauth);
+        return -EBUSY;
+    }
     session_t *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return -ENOMEM;
-    s->ctx = ctx;
-    s->conn = conn;
-    s->active_ms = s->refilled_ms = timer_now_ms();
-    s->tokens = (uint64_t)ctx->cfg.chat_burst * 1000;
-    int rc = proto_reasm_init(&s->reasm, ctx->cfg.max_packet);
-    if (rc == 0)
+    int rc = s != NULL ? proto_reasm_init(&s->reasm, ctx->cfg.max_packet) : -ENOMEM;
+    if (rc == 0) {
+        s->ctx = ctx;
+        s->conn = conn;
+        s->holds_unauth = true;
+        s->born_ms = s->active_ms = s->refilled_ms = timer_now_ms();
+        s->tokens = (uint64_t)ctx->cfg.chat_burst * 1000;
         rc = actor_spawn(ctx->sched, &session_type, s, out);
+        if (rc != 0)
+            proto_reasm_free(&s->reasm);
+    }
     if (rc != 0) {
+        chat_unauth_release(ctx);
         free(s);
         return rc;
     }
     s->self = *out;
-    if (ctx->cfg.idle_timeout_ms != 0)
-        (void)timer_start(s->self, SESSION_MSG_IDLE_CHECK, 0, ctx->cfg.idle_timeout_ms, 0,
-                          &s->idle_timer);
+    arm_deadline(s, s->born_ms);
     return 0;
 }
 

@@ -10,7 +10,9 @@
 #include "actor.h"
 #include "chat.h"
 
-/* Spawns the session of a freshly accepted connection. 0 or -errno. */
+/* Spawns the session of a freshly accepted connection: 0, -EBUSY when
+ * --max-unauth connections are waiting to log in already (the caller
+ * refuses this one with ERROR_NTF 9), or -ENOMEM. */
 int session_spawn(const chat_ctx_t *ctx, net_conn_t conn, actor_ref_t *out);
 
 /* Builds a SESSION_MSG_DATA message holding a copy of data (one pooled
@@ -23,5 +25,10 @@ msg_t *session_closed_msg(net_close_reason_t reason);
 /* Input a session holds while it waits for a login or enter answer; more
  * than this closes the connection (a client cannot queue unlimited work). */
 #define SESSION_PARK_LIMIT (1u << 20)
+
+/* The answer to a second failed login on a connection waits this long, the
+ * next ones twice as long as the one before, at most the maximum. */
+#define SESSION_BACKOFF_MS     500u
+#define SESSION_BACKOFF_MAX_MS 4000u
 
 #endif
