@@ -158,7 +158,7 @@ static void outbox_collect(net_slot_t *s)
     /* Acquire: pairs with the release half of each push, so node->next and
      * node->buf are visible. The exchange empties the stack in one step. */
     net_onode_t *lifo = atomic_exchange_explicit(&s->head, NULL, memory_order_acquire);
-    net_onode_t *fifo = NULL;
+    net_onode_t *fifo = NULL, *tail = lifo; /* the top (newest) ends up last */
     while (lifo) {
         net_onode_t *n = lifo->next;
         lifo->next = fifo;
@@ -167,9 +167,6 @@ static void outbox_collect(net_slot_t *s)
     }
     if (!fifo)
         return;
-    net_onode_t *tail = fifo;
-    while (tail->next)
-        tail = tail->next;
     if (s->q_tail)
         s->q_tail->next = fifo;
     else
