@@ -133,6 +133,14 @@ typedef struct net_callbacks {
      * been released and no other callback will follow for it. Called exactly
      * once per accepted connection. The handle is already dead (sends fail). */
     void (*on_close)(net_conn_t conn, net_close_reason_t reason, void *udata);
+    /* Optional. The peer has finished sending (end of stream: it shut down
+     * its side, or closed; which one shows only when a send fails). The
+     * connection stays open for sending and receives nothing more; call
+     * net_conn_close(conn, true) once the answers are queued, so that a
+     * client that sends its requests and then half-closes still gets them
+     * (the close then counts as NET_CLOSE_PEER). Without this callback, end
+     * of stream closes the connection at once and drops queued output. */
+    void (*on_eof)(net_conn_t conn, void *udata);
 } net_callbacks_t;
 
 /* Counters of one port (a relaxed snapshot; any thread). */

@@ -122,6 +122,7 @@ int net_conn_accepted(struct net_port *p, int fd)
     s->q_head = s->q_tail = NULL;
     s->send_off = s->send_len = 0;
     s->send_busy = s->recv_armed = s->out_armed = false; /* rearm_wait: uring's */
+    s->read_eof = false;
     s->inflight = 0;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -156,8 +157,26 @@ void net_conn_data(struct net_port *p, net_slot_t *s, const uint8_t *data, size_
         p->cb.on_data(net_conn_handle(p, s), data, len, p->udata);
 }
 
+void net_conn_eof(struct net_port *p, net_slot_t *s)
+{
+    if (s->read_eof)
+        return;
+    if (s->ostate == NET_OS_DRAINING) {
+        s->read_eof = true; /* closing already: keep flushing, stop reading */
+        return;
+    }
+    if (s->ostate != NET_OS_OPEN || !p->cb.on_eof) {
+        net_conn_close_now(p, s, NET_CLOSE_PEER);
+        return;
+    }
+    s->read_eof = true;
+    p->cb.on_eof(net_conn_handle(p, s), p->udata);
+}
+
 void net_conn_close_now(struct net_port *p, net_slot_t *s, net_close_reason_t reason)
 {
+    if (reason == NET_CLOSE_LOCAL && s->read_eof)
+        reason = NET_CLOSE_PEER; /* the peer ended first; we only finished answering */
     if (s->ostate != NET_OS_OPEN && s->ostate != NET_OS_DRAINING)
         return;
     s->ostate = NET_OS_CLOSING;

@@ -108,6 +108,7 @@ typedef struct net_slot {
     bool recv_armed; /* uring: a receive is armed; epoll: EPOLLIN registered */
     bool rearm_wait; /* uring: receive stopped on ENOBUFS, re-arm pending */
     bool out_armed;  /* epoll: EPOLLOUT registered */
+    bool read_eof;   /* end of stream seen and handed to on_eof: receive no more */
     int inflight;    /* uring: kernel operations referencing this slot */
     uint32_t free_next;
     struct msghdr msg;
@@ -222,6 +223,10 @@ bool net_conn_can_accept(struct net_port *p); /* a free slot exists */
 int net_conn_accepted(struct net_port *p, int fd);
 void net_conn_data(struct net_port *p, net_slot_t *s, const uint8_t *data, size_t len);
 void net_conn_close_now(struct net_port *p, net_slot_t *s, net_close_reason_t reason);
+/* Backend: recv saw end of stream. Closes at once (NET_CLOSE_PEER) unless
+ * the owner takes it through on_eof; then read_eof is set and the backend
+ * must stop receiving. */
+void net_conn_eof(struct net_port *p, net_slot_t *s);
 void net_conn_io_drained(struct net_port *p, net_slot_t *s); /* backend: ops done */
 void net_conn_on_ready(struct net_port *p, net_slot_t *s);   /* popped from ready */
 net_close_reason_t net_conn_reason_from_errno(int err);

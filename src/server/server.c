@@ -157,6 +157,17 @@ static void on_close(net_conn_t conn, net_close_reason_t reason, void *udata)
     free(link);
 }
 
+/* The client has finished sending (it may still read): its session answers
+ * what it sent, then closes after the flush. */
+static void on_eof(net_conn_t conn, void *udata)
+{
+    (void)udata;
+    conn_link_t *link = net_conn_udata(conn);
+    msg_t *m = link != NULL ? msg_alloc(SESSION_MSG_EOF) : NULL;
+    if (m == NULL || actor_send(link->session, m) != 0)
+        net_conn_close(conn, true); /* (a stale session already released m) */
+}
+
 static void wake_worker(void *ctx, unsigned w)
 {
     struct server *srv = ctx;
@@ -282,7 +293,7 @@ static int check_port_free(const char *addr, uint16_t port)
 static int worker_open(struct server *srv, unsigned i, const config_t *cfg,
                        const net_config_t *ncfg, char *err, size_t errlen)
 {
-    static const net_callbacks_t callbacks = {on_accept, on_data, on_close};
+    static const net_callbacks_t callbacks = {on_accept, on_data, on_close, on_eof};
     worker_t *w = &srv->workers[i];
     w->srv = srv;
     w->index = i;

@@ -104,6 +104,12 @@ static void h_on_close(net_conn_t c, net_close_reason_t reason, void *udata)
     atomic_fetch_add(&h->closed, 1);
 }
 
+static void h_on_eof(net_conn_t c, void *udata)
+{
+    (void)udata;
+    cr_assert_eq(net_conn_close(c, true), 0);
+}
+
 static void *h_worker(void *arg)
 {
     h_server_t *h = *(h_server_t **)arg;
@@ -144,7 +150,7 @@ h_server_t *h_start(const h_opts_t *o)
     pthread_mutex_init(&h->mu, NULL);
     net_config_t cfg;
     h_config(o, &cfg);
-    net_callbacks_t cb = {h_on_accept, h_on_data, h_on_close};
+    net_callbacks_t cb = {h_on_accept, h_on_data, h_on_close, o->eof_flush ? h_on_eof : NULL};
     for (int i = 0; i < h->n; i++) {
         h->ports[i] = net_port_create(&cfg, &cb, h);
         cr_assert_not_null(h->ports[i], "net_port_create: %s", strerror(errno));

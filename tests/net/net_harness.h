@@ -65,6 +65,7 @@ typedef struct h_opts {
     uint32_t recv_buf_count, recv_buf_size; /* 0: net's defaults */
     uint32_t max_conns;                     /* 0: 8192 */
     net_buf_t *overflow_notice;
+    bool eof_flush; /* take end of stream (on_eof) and close after the flush */
 } h_opts_t;
 
 typedef struct h_server h_server_t;

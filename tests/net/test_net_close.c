@@ -147,6 +147,29 @@ H_BOTH(close, flush_first_close, 30)
     h_stop(h);
 }
 
+/* A client that sends everything and then half-closes gets every echoed
+ * byte before the close, when the owner takes end of stream (on_eof) and
+ * closes after the flush; the close counts as the peer's. */
+H_BOTH(close, half_close_gets_every_answer, 30)
+{
+    h_opts_t o = {.backend = be, .workers = 2, .mode = H_RAW, .eof_flush = true};
+    h_server_t *h = h_start(&o);
+    enum { TOTAL = 1 << 20 };
+    int fd = h_connect(h_port(h));
+    h_gen_t g;
+    h_gen_init(&g, 44, 900);
+    static uint8_t out[TOTAL];
+    h_gen_fill(&g, out, TOTAL);
+    cr_assert_eq(h_send(fd, out, TOTAL), TOTAL);
+    cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+    set_rcvtimeo(fd, 10);
+    cr_assert_eq(read_prefix(fd, 44, 900, TOTAL), TOTAL, "answers lost at the half-close");
+    H_WAIT(h_closed(h) == 1, 5000);
+    cr_assert_eq(h_closed_with(h, NET_CLOSE_PEER), 1);
+    close(fd);
+    h_stop(h);
+}
+
 static void one_cycle(uint16_t port, int i)
 {
     int fd = h_connect(port);

@@ -47,6 +47,7 @@ typedef struct session {
     bool broken; /* a framing error was answered: ignore all input */
     bool idle_closing;
     bool holds_unauth; /* one of the --max-unauth places (chat_unauth_acquire) */
+    bool peer_done;    /* EOF arrived: close once every request is answered */
     proto_reasm_t reasm;
     msg_t *cur;                  /* DATA whose bytes the reassembler is reading */
     msg_t *parked, *parked_tail; /* later DATA, in arrival order */
@@ -289,7 +290,7 @@ static void fail_framing(session_t *s, int why)
 }
 
 /* Handles packets until the input runs out or an answer must be awaited. */
-static void pump(session_t *s)
+static void pump_input(session_t *s)
 {
     while (!waiting(s) && !s->broken && !s->closed) {
         if (s->cur == NULL) {
@@ -313,6 +314,19 @@ static void pump(session_t *s)
         } else {
             fail_framing(s, rc);
         }
+    }
+}
+
+/* Handles packets until the input runs out or an answer must be awaited;
+ * a client that has half-closed is closed (after the flush) once its last
+ * request is answered. */
+static void pump(session_t *s)
+{
+    pump_input(s);
+    if (s->peer_done && !waiting(s) && s->cur == NULL && s->parked == NULL && !s->broken &&
+        !s->closed) {
+        (void)net_conn_close(s->conn, true);
+        s->broken = true;
     }
 }
 
@@ -566,6 +580,10 @@ static void session_behaviour(actor_t *self, msg_t *m)
         break;
     case SESSION_MSG_SHUTDOWN:
         on_shutdown(s);
+        break;
+    case SESSION_MSG_EOF:
+        s->peer_done = true; /* after every DATA: the worker sent those first */
+        pump(s);
         break;
     }
     msg_free(m);

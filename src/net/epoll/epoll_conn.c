@@ -22,7 +22,7 @@ static int epoll_set(struct net_port *p, net_slot_t *s, int op)
 {
     net_epoll_t *e = p->be;
     struct epoll_event ev = {
-        .events = EPOLLIN | EPOLLRDHUP | (s->out_armed ? EPOLLOUT : 0),
+        .events = (s->read_eof ? 0 : EPOLLIN | EPOLLRDHUP) | (s->out_armed ? EPOLLOUT : 0),
         .data.u64 = epoll_tag(EPOLL_TAG_CONN, slot_gen(s), s->index),
     };
     return epoll_ctl(e->epfd, op, s->fd, &ev) < 0 ? -errno : 0;
@@ -34,9 +34,13 @@ static void epoll_recv(struct net_port *p, net_slot_t *s)
     ssize_t n = recv(s->fd, e->rbuf, e->rbuf_size, MSG_DONTWAIT);
     if (n > 0)
         net_conn_data(p, s, e->rbuf, (size_t)n);
-    else if (n == 0)
-        net_conn_close_now(p, s, NET_CLOSE_PEER);
-    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+    else if (n == 0 && s->read_eof)
+        net_conn_close_now(p, s, NET_CLOSE_PEER); /* hung up both ways: no one to answer */
+    else if (n == 0) {
+        net_conn_eof(p, s);
+        if (s->read_eof) /* still open for sending: stop level-triggered EOF reports */
+            epoll_set(p, s, EPOLL_CTL_MOD);
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         net_conn_close_now(p, s, net_conn_reason_from_errno(errno));
 }
 

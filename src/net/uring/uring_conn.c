@@ -73,7 +73,7 @@ void net_uring_bufs_commit(net_uring_t *u)
 
 static bool uring_receiving(const net_slot_t *s)
 {
-    return s->ostate == NET_OS_OPEN || s->ostate == NET_OS_DRAINING;
+    return (s->ostate == NET_OS_OPEN || s->ostate == NET_OS_DRAINING) && !s->read_eof;
 }
 
 static void uring_arm_recv(net_uring_t *u, net_slot_t *s)
@@ -137,7 +137,7 @@ void net_uring_recv_cqe(struct net_port *p, net_slot_t *s, const struct io_uring
     if (cqe->res < 0)
         uring_recv_error(p, u, s, -cqe->res, more);
     else if (cqe->res == 0)
-        net_conn_close_now(p, s, NET_CLOSE_PEER);
+        net_conn_eof(p, s); /* ends the multishot receive; none is re-armed */
     else if (!more && uring_receiving(s) && !s->recv_armed)
         uring_arm_recv(u, s); /* single-shot, or the kernel ended the multishot */
     if (s->ostate == NET_OS_CLOSING && s->inflight == 0)
