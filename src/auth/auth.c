@@ -32,6 +32,7 @@ void auth_config_default(auth_config_t *cfg, auth_kind_t kind)
     cfg->hash_threads = 2;
     cfg->timeout_ms = 3000;
     cfg->max_pending = 4096;
+    cfg->max_users = 100000;
     cfg->log = auth_log_stderr;
 }
 
@@ -69,6 +70,8 @@ static int auth_config_fill(auth_t *a, const auth_config_t *cfg)
         a->cfg.timeout_ms = d.timeout_ms;
     if (!a->cfg.max_pending)
         a->cfg.max_pending = d.max_pending;
+    if (!a->cfg.max_users)
+        a->cfg.max_users = d.max_users;
     if (!a->cfg.log)
         a->cfg.log = d.log;
     return 0;
@@ -242,6 +245,7 @@ void auth_get_stats(auth_t *a, auth_stats_t *out)
     out->unavailable = auth_read(&a->n.unavailable);
     out->rejected = auth_read(&a->n.rejected);
     out->registered = auth_read(&a->n.registered);
+    out->registry_full = auth_read(&a->n.registry_full);
     out->redis_connects = auth_read(&a->n.redis_connects);
     out->redis_timeouts = auth_read(&a->n.redis_timeouts);
     out->redis_late_replies = auth_read(&a->n.redis_late_replies);

@@ -46,13 +46,15 @@ typedef enum auth_result {
  * only memset to 0 and given a kind works. */
 typedef struct auth_config {
     auth_kind_t kind;
-    const char *redis_host;                  /* default "127.0.0.1"; copied by auth_create */
-    uint16_t redis_port;                     /* default 6379 */
-    bool legacy_plain;                       /* redis: plain `GET ID` == password (INSECURE) */
-    pwhash_cost_t cost;                      /* memory backend's hashes (0 = PWHASH_COST_MIN!) */
-    unsigned hash_threads;                   /* hash pool size, default 2 */
-    unsigned timeout_ms;                     /* redis: per request and per connect, default 3000 */
-    unsigned max_pending;                    /* accepted but not completed, default 4096 */
+    const char *redis_host; /* default "127.0.0.1"; copied by auth_create */
+    uint16_t redis_port;    /* default 6379 */
+    bool legacy_plain;      /* redis: plain `GET ID` == password (INSECURE) */
+    pwhash_cost_t cost;     /* memory backend's hashes (0 = PWHASH_COST_MIN!) */
+    unsigned hash_threads;  /* hash pool size, default 2 */
+    unsigned timeout_ms;    /* redis: per request and per connect, default 3000 */
+    unsigned max_pending;   /* accepted but not completed, default 4096 */
+    unsigned max_users;     /* memory: ids it registers at most, default 100000; a new id
+                             * beyond gets AUTH_UNAVAILABLE */
     void (*log)(int level, const char *msg); /* default: stderr; any thread */
 } auth_config_t;
 
@@ -62,6 +64,7 @@ typedef struct auth_stats {
     uint64_t ok, denied, unavailable; /* completions by result */
     uint64_t rejected;                /* auth_check returned -EAGAIN */
     uint64_t registered;              /* memory: ids registered so far */
+    uint64_t registry_full;           /* memory: new ids refused at max_users */
     uint64_t redis_connects;          /* times the connection became ready */
     uint64_t redis_timeouts;          /* requests failed by the request timeout */
     uint64_t redis_late_replies;      /* replies that arrived after their timeout */

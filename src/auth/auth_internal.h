@@ -38,7 +38,7 @@ struct auth_req {
 /* Counters, each updated with relaxed atomics: they publish nothing, they
  * are only read as statistics. */
 typedef struct auth_counters {
-    _Atomic uint64_t ok, denied, unavailable, rejected, registered;
+    _Atomic uint64_t ok, denied, unavailable, rejected, registered, registry_full;
     _Atomic uint64_t redis_connects, redis_timeouts, redis_late_replies, redis_inflight;
 } auth_counters_t;
 

@@ -6,7 +6,10 @@
  * inserts only, never while hashing or verifying (those take milliseconds).
  * Invariant: an id is inserted at most once (lookup-then-insert happens in one
  * critical section), so of two concurrent first logins exactly one registers
- * and the other is verified against the winner's hash. */
+ * and the other is verified against the winner's hash.
+ * Bounded: every id costs about 200 bytes for the life of the process, and ids
+ * come from clients, so at cfg.max_users a new id is refused (unavailable,
+ * LOGIN_RES 34) instead of registered; known ids keep working. */
 #include "auth_internal.h"
 
 #include <pthread.h>
@@ -29,6 +32,7 @@ struct auth_memory {
     mem_user_t **buckets;
     size_t nbuckets; /* a power of two */
     size_t count;
+    bool full_logged; /* the "registry full" warning was printed */
     /* Ids come from clients: a secret key stops them from choosing ids that
      * all land in one bucket. */
     unsigned char key[crypto_shorthash_KEYBYTES];
@@ -134,6 +138,27 @@ static bool mem_insert_locked(auth_memory_t *m, uint64_t h, const auth_req_t *r,
     return true;
 }
 
+/* At max_users (lock held). Warns once: ids are never removed, so the
+ * registry stays full. */
+static bool mem_full_locked(auth_memory_t *m)
+{
+    unsigned max = m->auth->cfg.max_users;
+    if (m->count < max)
+        return false;
+    if (!m->full_logged) {
+        m->full_logged = true;
+        auth_log(m->auth, AUTH_LOG_WARN,
+                 "memory: %u ids registered (the limit): new ids get LOGIN_RES 34", max);
+    }
+    return true;
+}
+
+static auth_result_t mem_refuse(auth_memory_t *m)
+{
+    auth_count(&m->auth->n.registry_full);
+    return AUTH_UNAVAILABLE;
+}
+
 /* The check itself, in the three steps that keep hashing out of the lock:
  * 1. under the lock, look the id up; if found, verify outside the lock;
  * 2. otherwise hash the password outside the lock;
@@ -148,9 +173,12 @@ static auth_result_t mem_check(auth_memory_t *m, auth_req_t *r)
 
     pthread_mutex_lock(&m->lock);
     found = mem_lookup_locked(m, h, r, stored);
+    bool full = !found && mem_full_locked(m);
     pthread_mutex_unlock(&m->lock);
     if (found)
         return pwhash_verify(stored, r->pw, r->pw_len) ? AUTH_OK : AUTH_DENIED;
+    if (full) /* checked before hashing: a refused id costs no hash */
+        return mem_refuse(m);
 
     if (pwhash_hash(r->pw, r->pw_len, a->cfg.cost, fresh) != 0) {
         auth_log(a, AUTH_LOG_ERROR, "memory: cannot hash a password (out of memory)");
@@ -158,9 +186,12 @@ static auth_result_t mem_check(auth_memory_t *m, auth_req_t *r)
     }
     pthread_mutex_lock(&m->lock);
     found = mem_lookup_locked(m, h, r, stored);
-    if (!found)
+    full = !found && mem_full_locked(m);
+    if (!found && !full)
         inserted = mem_insert_locked(m, h, r, fresh);
     pthread_mutex_unlock(&m->lock);
+    if (full)
+        return mem_refuse(m);
 
     if (found)
         return pwhash_verify(stored, r->pw, r->pw_len) ? AUTH_OK : AUTH_DENIED;

@@ -272,6 +272,15 @@ static const char *opt_login_attempts(config_t *c, const char *v)
     return NULL;
 }
 
+static const char *opt_memory_users(config_t *c, const char *v)
+{
+    uint64_t x;
+    if (!parse_u64(v, 1, 100000000, &x))
+        return "a number of users (1..100000000)";
+    c->memory_users = (uint32_t)x;
+    return NULL;
+}
+
 static const char *opt_max_packet(config_t *c, const char *v)
 {
     uint64_t x;
@@ -381,6 +390,7 @@ static const opt_t options[] = {
     {"max-unauth", OPT_VALUE, opt_max_unauth},
     {"unauth-timeout", OPT_VALUE, opt_unauth_timeout},
     {"login-attempts", OPT_VALUE, opt_login_attempts},
+    {"memory-users", OPT_VALUE, opt_memory_users},
     {"max-packet", OPT_VALUE, opt_max_packet},
     {"outbox-limit", OPT_VALUE, opt_outbox_limit},
     {"chat-rate", OPT_VALUE, opt_chat_rate},
@@ -418,6 +428,7 @@ void config_defaults(config_t *cfg)
     cfg->max_unauth = 1024;
     cfg->unauth_timeout_s = 30;
     cfg->login_attempts = 5;
+    cfg->memory_users = 100000;
     cfg->max_packet = 4096;
     cfg->outbox_limit = 8u << 20;
     cfg->chat_rate = 20;
@@ -619,6 +630,8 @@ const char *config_usage(void)
            "  --idle-timeout S          close clients silent for S seconds (default 300; 0 = "
            "never)\n"
            "  --login-timeout S         answer every login within S seconds (default 3)\n"
+           "  --memory-users N          --auth memory: ids registered at most (default\n"
+           "                            100000); a new id beyond gets LOGIN_RES 34\n"
            "  --pwhash-cost C           min|interactive|moderate argon2id cost (default "
            "interactive)\n"
            "  --metrics-port N          serve /metrics on 127.0.0.1:N (default 0 = off)\n"

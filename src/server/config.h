@@ -46,6 +46,7 @@ typedef struct config {
     uint32_t max_unauth;       /* connections not logged in yet */
     uint32_t unauth_timeout_s; /* to log in after connecting; 0 = never */
     uint32_t login_attempts;   /* failed logins per connection; 0 = unlimited */
+    uint32_t memory_users;     /* --auth memory: ids registered at most */
     uint32_t max_packet;
     uint64_t outbox_limit;    /* bytes */
     uint32_t chat_rate;       /* messages per second, 0 = unlimited */

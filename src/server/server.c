@@ -359,6 +359,7 @@ static int chat_start(struct server *srv, const config_t *cfg, char *err, size_t
     acfg.legacy_plain = cfg->redis_legacy_plain;
     acfg.cost = pwhash_costs[cfg->pwhash_cost];
     acfg.timeout_ms = cfg->login_timeout_s * 1000;
+    acfg.max_users = cfg->memory_users;
     acfg.log = auth_log;
     srv->chat.auth = auth_create(&acfg);
     if (srv->chat.auth == NULL) {
@@ -574,6 +575,10 @@ static void render_metrics(void *ctx, metrics_text_t *t)
     metrics_printf(t, "ringchat_auth_results_total{result=\"denied\"} %" PRIu64 "\n", a.denied);
     metrics_printf(t, "ringchat_auth_results_total{result=\"unavailable\"} %" PRIu64 "\n",
                    a.unavailable);
+    metric(t, "ringchat_auth_memory_users", "gauge", "Ids the memory backend has registered.",
+           a.registered);
+    metric(t, "ringchat_auth_memory_full_total", "counter",
+           "New ids refused at --memory-users (LOGIN_RES 34).", a.registry_full);
     metric(t, "ringchat_rooms", "gauge", "Rooms with members.", c.rooms_created - c.rooms_freed);
     metric(t, "ringchat_room_members", "gauge", "Sessions in a room.",
            c.room_joins - c.room_leaves);

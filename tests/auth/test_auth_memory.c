@@ -43,6 +43,31 @@ Test(auth_memory, first_login_registers_then_must_match)
     auth_destroy(a);
 }
 
+/* Ids come from clients: the registry stops at max_users. A new id beyond is
+ * refused as unavailable (LOGIN_RES 34) before any hashing; known ids keep
+ * working; the operator is told once. */
+Test(auth_memory, registry_stops_at_max_users)
+{
+    auth_config_t c;
+    test_config(&c, AUTH_MEMORY);
+    c.max_users = 3;
+    auth_t *a = auth_create(&c);
+    cr_assert_not_null(a);
+    cr_assert_eq(check_sync(a, "u1", "p"), AUTH_OK);
+    cr_assert_eq(check_sync(a, "u2", "p"), AUTH_OK);
+    cr_assert_eq(check_sync(a, "u3", "p"), AUTH_OK);
+    cr_assert_eq(check_sync(a, "u4", "p"), AUTH_UNAVAILABLE, "a 4th id was registered");
+    cr_assert_eq(check_sync(a, "u5", "p"), AUTH_UNAVAILABLE);
+    cr_assert_eq(check_sync(a, "u2", "p"), AUTH_OK, "a known id stopped working");
+    cr_assert_eq(check_sync(a, "u3", "wrong"), AUTH_DENIED);
+    auth_stats_t st;
+    auth_get_stats(a, &st);
+    cr_assert_eq(st.registered, 3);
+    cr_assert_eq(st.registry_full, 2);
+    cr_assert_eq(test_log_count("3 ids registered (the limit)"), 1, "warn once, not per login");
+    auth_destroy(a);
+}
+
 Test(auth_memory, ids_are_binary_safe_and_length_exact)
 {
     auth_t *a = mk_memory(1, 0);
