@@ -426,6 +426,51 @@ static void pipelined_requests(const char *backend)
     itest_stop(&s);
 }
 
+/* The next *_RES or PING_RES on fd (room notices in between are skipped). */
+static uint16_t next_answer_id(int fd, uint8_t *buf, size_t cap)
+{
+    for (;;) {
+        proto_header_t h;
+        cr_assert_gt(wire_recv(fd, buf, cap, &h, T), 0, "an answer is missing");
+        if (h.id != PROTO_ROOM_USER_LIST_NTF && h.id != PROTO_ROOM_NEW_USER_NTF &&
+            h.id != PROTO_ROOM_LEAVE_USER_NTF && h.id != PROTO_ROOM_CHAT_NOTIFY)
+            return h.id;
+    }
+}
+
+/* Enter, leave, then requests the session answers itself, in one write: the
+ * room's ROOM_LEAVE_RES must still come before their answers. Repeated, with
+ * a second member so that the room is busy, and rooms on either worker. */
+static void leave_answer_keeps_request_order(const char *backend)
+{
+    enum { ROUNDS = 200 };
+    server_proc_t s;
+    start(&s, backend, NULL);
+    int fd = wire_connect_login(s.port, "order", "pw", T);
+    int other = wire_connect_login(s.port, "other", "pw", T);
+    static const uint16_t want[] = {PROTO_ROOM_ENTER_RES, PROTO_ROOM_LEAVE_RES, PROTO_PING_RES,
+                                    PROTO_ROOM_CHAT_RES, PROTO_ROOM_LEAVE_RES};
+    uint8_t pkt[1024];
+    for (int i = 0; i < ROUNDS; i++) {
+        int32_t room = 100 + i % 7;
+        cr_assert_eq(wire_enter(other, room, T), 0);
+        size_t n = proto_encode_room_enter_req(pkt, sizeof(pkt), room);
+        n += proto_encode_room_leave_req(pkt + n, sizeof(pkt) - n);
+        n += proto_encode_ping_req(pkt + n, sizeof(pkt) - n, (uint64_t)i);
+        n += proto_encode_room_chat_req_short(pkt + n, sizeof(pkt) - n, "late", 4);
+        n += proto_encode_room_leave_req(pkt + n, sizeof(pkt) - n);
+        cr_assert_eq(wire_send(fd, pkt, n), 0);
+        for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+            cr_assert_eq(next_answer_id(fd, pkt, sizeof(pkt)), want[k], "round %d, answer %zu", i,
+                         k);
+        cr_assert_eq(wire_send(other, pkt, proto_encode_room_leave_req(pkt, sizeof(pkt))), 0);
+        cr_assert_eq(next_answer_id(other, pkt, sizeof(pkt)), PROTO_ROOM_LEAVE_RES);
+    }
+    close(fd);
+    close(other);
+    itest_stop(&s);
+}
+
 /* SIGTERM: every client gets ERROR_NTF 8 and a close; exit 0 within 2 s. */
 static void graceful_shutdown(const char *backend)
 {
@@ -625,6 +670,7 @@ BOTH_BACKENDS(chat, chat_rate_limit)
 BOTH_BACKENDS(chat, idle_timeout_closes)
 BOTH_BACKENDS(chat, user_limit)
 BOTH_BACKENDS(chat, pipelined_requests)
+BOTH_BACKENDS(chat, leave_answer_keeps_request_order)
 BOTH_BACKENDS(chat, graceful_shutdown)
 BOTH_BACKENDS(chat, backend_unavailable)
 BOTH_BACKENDS(chat, room_churn)

@@ -78,7 +78,8 @@ int chat_send(actor_ref_t to, uint32_t type, const void *payload, size_t len)
     msg_t *m = msg_alloc(type);
     if (m == NULL)
         return -ENOMEM;
-    memcpy(m->p.bytes, payload, len);
+    if (len != 0)
+        memcpy(m->p.bytes, payload, len);
     m->drop = chat_msg_drop;
     return actor_send(to, m);
 }

@@ -111,6 +111,7 @@ enum chat_msg_type {
     SESSION_MSG_SHUTDOWN,      /* none: the server stops (ERROR_NTF 8, flush, close) */
     SESSION_MSG_LOGIN_BACKOFF, /* timer message: a held LOGIN_RES 33 is due */
     SESSION_MSG_EOF,           /* none: the client sent all it will (half-close) */
+    SESSION_MSG_LEAVE_DONE,    /* none: the room sent ROOM_LEAVE_RES */
     /* to a directory shard */
     DIR_MSG_ENTER = 32, /* dir_enter_t */
     DIR_MSG_EMPTY,      /* dir_empty_t */

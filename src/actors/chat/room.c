@@ -101,13 +101,18 @@ static void on_leave(room_t *r, const room_leave_t *l)
     uint32_t i = 0;
     while (i < r->count && r->members[i] != l->user)
         i++;
+    if (l->answer) {
+        /* The answer comes after every notify this room queued for the
+         * member; the session waits for LEAVE_DONE before it answers any
+         * later request, so the client sees its answers in request order. */
+        chat_send_result(l->user->conn, PROTO_ROOM_LEAVE_RES, PROTO_OK);
+        (void)chat_send(l->user->session, SESSION_MSG_LEAVE_DONE, NULL, 0);
+    }
     if (i == r->count)
         return; /* not a member: nothing to undo */
     chat_user_t *u = r->members[i];
     r->members[i] = r->members[--r->count];
     CHAT_COUNT(r->ctx, room_leaves, 1);
-    if (l->answer)
-        chat_send_result(u->conn, PROTO_ROOM_LEAVE_RES, PROTO_OK);
     enum { size = PROTO_HEADER_SIZE + 8 };
     net_buf_t *b = net_buf_alloc(size);
     if (b != NULL) {

@@ -36,6 +36,7 @@ typedef enum session_state {
     S_ENTERING,   /* DIR_MSG_ENTER sent: input parked */
     S_IN_ROOM,
     S_LOGIN_BACKOFF, /* a failed login's answer is held back: input parked */
+    S_LEAVING,       /* ROOM_MSG_LEAVE sent, the room answers: input parked */
 } session_state_t;
 
 typedef struct session {
@@ -157,12 +158,17 @@ static void on_enter(session_t *s, const proto_packet_t *p)
     s->state = S_ENTERING;
 }
 
+/* answer: an explicit ROOM_LEAVE_REQ, which the room answers (after the
+ * notifies it queued for us) and confirms with LEAVE_DONE; until then later
+ * requests wait, so that their answers do not overtake ROOM_LEAVE_RES. */
 static void leave_room(session_t *s, bool answer)
 {
     room_leave_t l = {.user = s->user, .answer = answer};
-    (void)chat_send(s->room, ROOM_MSG_LEAVE, &l, sizeof(l));
+    int rc = chat_send(s->room, ROOM_MSG_LEAVE, &l, sizeof(l));
     s->room = ACTOR_REF_NULL;
-    s->state = S_LOGGED_IN;
+    s->state = answer && rc == 0 ? S_LEAVING : S_LOGGED_IN;
+    if (answer && rc != 0) /* out of memory: the room never heard of it */
+        chat_send_result(s->conn, PROTO_ROOM_LEAVE_RES, PROTO_OK);
 }
 
 static void on_leave(session_t *s, const proto_packet_t *p)
@@ -260,7 +266,8 @@ static void on_packet(session_t *s, const proto_packet_t *p)
 
 static bool waiting(const session_t *s)
 {
-    return s->state == S_LOGGING_IN || s->state == S_ENTERING || s->state == S_LOGIN_BACKOFF;
+    return s->state == S_LOGGING_IN || s->state == S_ENTERING || s->state == S_LOGIN_BACKOFF ||
+           s->state == S_LEAVING;
 }
 
 static void drop_input(session_t *s)
@@ -580,6 +587,15 @@ static void session_behaviour(actor_t *self, msg_t *m)
         break;
     case SESSION_MSG_SHUTDOWN:
         on_shutdown(s);
+        break;
+    case SESSION_MSG_LEAVE_DONE:
+        if (s->state == S_LEAVING) {
+            s->state = S_LOGGED_IN;
+            if (s->closed)
+                finish(self, s);
+            else
+                pump(s);
+        }
         break;
     case SESSION_MSG_EOF:
         s->peer_done = true; /* after every DATA: the worker sent those first */
