@@ -216,7 +216,46 @@ static void outbox_and_mailbox_gauges(const char *backend)
     itest_stop(&s);
 }
 
+/* 100 KiB pipelined behind a login that is still hashing (the default
+ * argon2id cost takes about 0.1 s): more than a client may park before it is
+ * logged in (64 KiB), so the connection is cut; a logged-in client may
+ * pipeline the same behind an enter. */
+static void parked_input_before_login_is_capped(const char *backend)
+{
+    enum { PINGS = 100 * 1024 / 13 };
+    server_proc_t s;
+    itest_start(&s, backend, NULL); /* default cost: the login stays pending a while */
+    static uint8_t pkt[256 + PINGS * 13];
+    size_t n = proto_encode_login_req(pkt, sizeof(pkt), "parker", "pw");
+    for (int i = 0; i < PINGS; i++)
+        n += proto_encode_ping_req(pkt + n, sizeof(pkt) - n, (uint64_t)i);
+    int fd = tcp_connect(s.port);
+    cr_assert_eq(wire_send(fd, pkt, n), 0);
+    cr_assert(wire_wait_closed(fd, T), "100 KiB behind a pending login were held");
+    close(fd);
+    assert_log_has(&s, "limit parked-input");
+
+    int ok = wire_connect_login(s.port, "settled", "pw", T);
+    cr_assert_geq(ok, 0);
+    n = proto_encode_room_enter_req(pkt, sizeof(pkt), 3);
+    for (int i = 0; i < PINGS; i++)
+        n += proto_encode_ping_req(pkt + n, sizeof(pkt) - n, (uint64_t)i);
+    cr_assert_eq(wire_send(ok, pkt, n), 0);
+    cr_assert_eq(wire_expect_result(ok, PROTO_ROOM_ENTER_RES, T), 0);
+    uint8_t buf[64];
+    int pongs = 0;
+    for (int i = 0; i < PINGS + 1 && pongs < PINGS; i++) {
+        proto_header_t h;
+        cr_assert_gt(wire_recv(ok, buf, sizeof(buf), &h, T), 0, "after %d pongs", pongs);
+        pongs += h.id == PROTO_PING_RES;
+    }
+    cr_assert_eq(pongs, PINGS);
+    close(ok);
+    itest_stop(&s);
+}
+
 BOTH_BACKENDS(limits, max_unauth_refuses_with_9)
 BOTH_BACKENDS(limits, unauth_timeout_closes_with_7)
 BOTH_BACKENDS(limits, login_attempts_slow_then_drop)
 BOTH_BACKENDS(limits, outbox_and_mailbox_gauges)
+BOTH_BACKENDS(limits, parked_input_before_login_is_capped)

@@ -352,12 +352,13 @@ static void on_data(session_t *s, msg_t *m)
     else
         s->parked = m;
     s->parked_tail = m;
-    if (s->parked_bytes > SESSION_PARK_LIMIT) {
+    size_t limit = s->user != NULL ? SESSION_PARK_LIMIT : SESSION_PARK_LIMIT_UNAUTH;
+    if (waiting(s) && s->parked_bytes > limit) {
         /* Megabytes sent while a login or enter is pending: refuse to hold
          * more. PROTOCOL.md has no code for this; the connection is cut. */
         chat_limit_hit(s->ctx, CHAT_LIMIT_PARKED_INPUT,
                        "more than %u bytes sent behind a pending request: connection cut",
-                       SESSION_PARK_LIMIT);
+                       (unsigned)limit);
         (void)net_conn_close(s->conn, false);
         s->broken = true;
         drop_input(s);

@@ -26,6 +26,11 @@ msg_t *session_closed_msg(net_close_reason_t reason);
  * than this closes the connection (a client cannot queue unlimited work). */
 #define SESSION_PARK_LIMIT (1u << 20)
 
+/* The same before login: a client has nothing to pipeline behind its login
+ * but a few requests, and up to --max-unauth connections may each hold
+ * this much (64 MiB at the default 1024, where 1 MiB would allow 1 GiB). */
+#define SESSION_PARK_LIMIT_UNAUTH (64u << 10)
+
 /* The answer to a second failed login on a connection waits this long, the
  * next ones twice as long as the one before, at most the maximum. */
 #define SESSION_BACKOFF_MS     500u
