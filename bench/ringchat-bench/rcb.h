@@ -40,6 +40,9 @@ typedef struct rcb_opts {
     char id_prefix[20];           /* ringchat user ids: PREFIX-INDEX */
     char password[33];
     char channel_prefix[48]; /* redis channels: PREFIXROOM */
+    double churn_rate;       /* churn events per second over all threads; 0 = no churn */
+    double churners;         /* fraction 0..1 of the members of each room that churn */
+    double churn_reconnect;  /* fraction 0..1 of churn events that reconnect */
     int server_pid;          /* 0 = no server sampling */
     char server_banner[256]; /* echoed (backend=, threads=) into the JSON line */
     char label[64];
@@ -51,6 +54,9 @@ int rcb_opts_parse(rcb_opts_t *o, int argc, char **argv);
 /* round(senders * members), at least 1 when the fraction is above 0: the
  * first that many members of each room send. */
 uint32_t rcb_senders_per_room(const rcb_opts_t *o);
+/* 0 without --churn; else round(churners * members), at least 1, at most
+ * members: the LAST that many members of each room churn. */
+uint32_t rcb_churners_per_room(const rcb_opts_t *o);
 
 /* ---- payload: the text of one chat message ------------------------------ */
 
@@ -70,6 +76,7 @@ typedef enum rcb_err {
     RCB_ERR_CONNECT,       /* connect() failed or timed out */
     RCB_ERR_LOGIN,         /* LOGIN_RES != 0 */
     RCB_ERR_ENTER,         /* ROOM_ENTER_RES != 0 */
+    RCB_ERR_LEAVE,         /* churn: ROOM_LEAVE_RES != 0 */
     RCB_ERR_SUBSCRIBE,     /* redis: SUBSCRIBE / PING not confirmed */
     RCB_ERR_CHAT_REJECTED, /* ROOM_CHAT_RES != 0 other than rate limit */
     RCB_ERR_RATE_LIMITED,  /* ROOM_CHAT_RES 63 */
@@ -95,9 +102,10 @@ typedef struct rcb_counters {
     _Atomic uint64_t sent;          /* chat requests written, all phases */
     _Atomic uint64_t acked;         /* accepted by the server, all phases */
     _Atomic uint64_t rejected;      /* refused by the server (never delivered) */
-    _Atomic uint64_t expected;      /* deliveries the acked messages owe (room size each) */
+    _Atomic uint64_t expected;      /* checked deliveries the acked messages owe */
     _Atomic uint64_t receivers;     /* redis: sum of PUBLISH replies */
     _Atomic uint64_t delivered;     /* notifies/messages received, all phases */
+    _Atomic uint64_t checked;       /* of those, received by members that never churn */
     _Atomic uint64_t win_acked;     /* acks received inside the measured window */
     _Atomic uint64_t win_delivered; /* deliveries received inside the window */
     _Atomic uint64_t win_bytes;     /* their wire bytes */
@@ -105,6 +113,15 @@ typedef struct rcb_counters {
     _Atomic uint64_t sending_over;  /* 1 once this loop has stopped sending for good */
     _Atomic uint64_t conns_ready;   /* connections fully set up */
     _Atomic uint64_t conns_failed;  /* connections that failed set-up */
+    /* Churn (rcb_churn.c): events begun, and how each one ended. */
+    _Atomic uint64_t churn_started;
+    _Atomic uint64_t churn_switched;    /* left the room and entered the next one */
+    _Atomic uint64_t churn_reconnected; /* disconnected, reconnected, logged in, entered */
+    _Atomic uint64_t churn_failed;      /* ended by an error (counted in errors[] too) */
+    _Atomic uint64_t churn_retries;     /* reconnect logins refused 31 (old session still
+                                           on the server), retried on a new connection */
+    _Atomic uint64_t churn_skipped;     /* due while the chosen member was still busy */
+    _Atomic uint64_t churn_unsent;      /* open loop: sends due while their sender churned */
     _Atomic uint64_t errors[RCB_ERR_COUNT];
 } rcb_counters_t;
 
@@ -138,17 +155,33 @@ typedef enum rcb_state {
 
 struct rcb_conn;
 
+/* Where a churning member is (rcb_churn.c). */
+typedef enum rcb_churn_st {
+    RCB_CHURN_NONE,      /* not churning */
+    RCB_CHURN_QUIESCE,   /* stopped sending; waits for its messages in flight */
+    RCB_CHURN_ACT,       /* quiet: queued for the loop to leave or disconnect */
+    RCB_CHURN_LEAVE,     /* ROOM_LEAVE_REQ sent */
+    RCB_CHURN_ENTER,     /* ROOM_ENTER_REQ for the next room sent */
+    RCB_CHURN_RECONNECT, /* a new connection is in set-up (connect, login, enter) */
+    RCB_CHURN_RETRY,     /* login refused 31: waits to reconnect */
+} rcb_churn_st_t;
+
 typedef struct rcb_member {
-    uint32_t idx;       /* global member index; the sender id in payloads */
-    uint32_t room;      /* room number on the wire */
-    uint32_t room_size; /* members of that room (deliveries per accepted message) */
+    uint32_t idx;     /* global member index; the sender id in payloads */
+    uint32_t room;    /* room number on the wire (a churner moves) */
+    uint32_t checked; /* checked deliveries per accepted message: the members
+                         of a room that never churn */
     bool sender;
-    uint32_t sender_pos; /* open loop: position among this thread's senders */
-    uint32_t inflight;   /* closed loop: written, own copy not yet received */
-    uint32_t owed;       /* due (open loop) or allowed (closed loop) but not yet written */
-    uint64_t seq;        /* messages written by this sender */
-    struct rcb_conn *rx; /* receives the room's messages */
-    struct rcb_conn *tx; /* sends chat (ringchat: == rx; redis: the PUBLISH connection) */
+    bool churner;         /* one of the last rcb_churners_per_room of its room */
+    bool churn_reconnect; /* the current churn event reconnects (else switches) */
+    uint8_t churn;        /* rcb_churn_st_t */
+    uint16_t churn_tries; /* connections opened by the current reconnect */
+    uint32_t sender_pos;  /* open loop: position among this thread's senders */
+    uint32_t inflight;    /* closed loop: written, own copy not yet received */
+    uint32_t owed;        /* due (open loop) or allowed (closed loop) but not yet written */
+    uint64_t seq;         /* messages written by this sender */
+    struct rcb_conn *rx;  /* receives the room's messages */
+    struct rcb_conn *tx;  /* sends chat (ringchat: == rx; redis: the PUBLISH connection) */
 } rcb_member_t;
 
 typedef struct rcb_conn {
@@ -204,8 +237,13 @@ typedef struct rcb_thread {
     bool setup_posted;
     rcb_member_t **senders; /* this thread's senders, in sender_pos order */
     uint32_t nsenders;
-    double period_ns; /* open loop: time between two sends of this thread */
-    uint64_t sched_k; /* open loop: next due send of this thread */
+    rcb_member_t **churners; /* this thread's churners */
+    uint32_t nchurners;
+    double churn_period_ns;    /* time between two churn events of this thread */
+    uint64_t churn_k;          /* next churn event of this thread */
+    struct rcb_churn_q *churn; /* the act and retry queues (rcb_churn.c) */
+    double period_ns;          /* open loop: time between two sends of this thread */
+    uint64_t sched_k;          /* open loop: next due send of this thread */
     bool running, started_sending, stopped_sending;
     /* Copies of the shared times, taken after the acquire load of phase RUN;
      * UINT64_MAX before (nothing counts as inside the window). */
@@ -277,6 +315,33 @@ void *rcb_loop_main(void *arg);
 /* Prepares t (epoll, eventfd, buffers, connections). 0 or -errno. */
 int rcb_thread_init(rcb_thread_t *t);
 void rcb_thread_free(rcb_thread_t *t);
+
+/* ---- churn (rcb_churn.c), ringchat only --------------------------------- */
+
+/* The churners' queues; 0 or -ENOMEM. Called by rcb_thread_init. */
+int rcb_churn_init(rcb_thread_t *t);
+void rcb_churn_free(rcb_thread_t *t);
+/* Starts the churn events due by now (inside [t_start, t_meas1)), acts for
+ * the members that became quiet and reconnects those whose retry is due.
+ * Returns the time the loop must wake up next for churn (UINT64_MAX: never). */
+uint64_t rcb_churn_pace(rcb_thread_t *t);
+/* m's messages in flight went down: a quiescing member may act now. */
+void rcb_churn_check(rcb_thread_t *t, rcb_member_t *m);
+/* ROOM_LEAVE_RES / ROOM_ENTER_RES (result r) of a member switching rooms. */
+void rcb_churn_on_leave_res(rcb_thread_t *t, rcb_conn_t *c, int r);
+void rcb_churn_on_enter_res(rcb_thread_t *t, rcb_conn_t *c, int r);
+/* LOGIN_RES r on a reconnection; true if churn handled it (31: retry). */
+bool rcb_churn_on_login_refused(rcb_thread_t *t, rcb_conn_t *c, int r);
+/* The reconnection is logged in and in its room again. */
+void rcb_churn_reconnected(rcb_thread_t *t, rcb_conn_t *c);
+/* c failed (already counted and closed) while its member was churning. */
+void rcb_churn_failed(rcb_thread_t *t, rcb_member_t *m);
+
+/* Connection plumbing for the churn (rcb_loop.c). */
+/* Starts a non-blocking connect of c (state NEW) to the server. */
+void rcb_conn_connect(rcb_thread_t *t, rcb_conn_t *c);
+/* Closes c without counting an error; it becomes NEW, ready to reconnect. */
+void rcb_conn_close(rcb_thread_t *t, rcb_conn_t *c);
 
 /* ---- system helpers (rcb_sys.c) ----------------------------------------- */
 

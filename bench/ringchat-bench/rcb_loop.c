@@ -11,7 +11,12 @@
  *   2. RUN: the controller has written t_start/t_meas0/t_meas1, then stored
  *      phase = RUN (release) and written our eventfd; we load phase (acquire)
  *      and only then read the times.
- *   3. STOP: close everything and return. */
+ *   3. STOP: close everything and return.
+ * Churn (rcb_churn.c) reopens connections only from rcb_run_pace, before the
+ * loop waits, and closes them there or while handling that connection's own
+ * event (a refused login): epoll reports a descriptor at most once per batch
+ * and a closed one leaves epoll at once, so no stale event can reach a
+ * reopened connection. */
 #include "rcb.h"
 
 #include <arpa/inet.h>
@@ -65,6 +70,10 @@ void rcb_conn_ready(rcb_thread_t *t, rcb_conn_t *c)
     if (c->state != RCB_ST_HANDSHAKE)
         return;
     c->state = RCB_ST_READY;
+    if (c->m->churn != RCB_CHURN_NONE) {
+        rcb_churn_reconnected(t, c); /* not part of the initial set-up */
+        return;
+    }
     rcb_hist_record(&t->setup, t->now - c->t_connect);
     setup_over(t, true);
 }
@@ -74,7 +83,8 @@ void rcb_conn_fail(rcb_thread_t *t, rcb_conn_t *c, rcb_err_t err)
     if (c->state == RCB_ST_DEAD)
         return;
     rcb_count(&t->c.errors[err], 1);
-    if (c->state == RCB_ST_CONNECTING || c->state == RCB_ST_HANDSHAKE)
+    bool churning = c->m->churn != RCB_CHURN_NONE;
+    if (!churning && (c->state == RCB_ST_CONNECTING || c->state == RCB_ST_HANDSHAKE))
         setup_over(t, false);
     c->state = RCB_ST_DEAD;
     c->out_len = 0;
@@ -83,6 +93,27 @@ void rcb_conn_fail(rcb_thread_t *t, rcb_conn_t *c, rcb_err_t err)
         close(c->fd);
         c->fd = -1;
     }
+    if (churning)
+        rcb_churn_failed(t, c->m);
+}
+
+void rcb_conn_close(rcb_thread_t *t, rcb_conn_t *c)
+{
+    if (c->fd >= 0) {
+        (void)epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->state = RCB_ST_NEW;
+    c->step = 0;
+    c->out_len = 0; /* a flush of a dirty entry finds nothing to write */
+    c->want_out = false;
+    c->unacked = 0;
+    c->carry_len = 0;
+    /* Drop a partial packet of the old stream (init allocates nothing). */
+    size_t max = c->reasm.max_packet;
+    proto_reasm_free(&c->reasm);
+    (void)proto_reasm_init(&c->reasm, max);
 }
 
 /* Binds to 127.0.0.(1 + src) when the run spreads over several source
@@ -99,9 +130,8 @@ static int bind_source(int fd, const rcb_conn_t *c, const rcb_opts_t *o)
     return bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 }
 
-static void start_connect(rcb_thread_t *t, rcb_conn_t *c)
+void rcb_conn_connect(rcb_thread_t *t, rcb_conn_t *c)
 {
-    t->in_setup++;
     c->t_connect = t->now;
     c->state = RCB_ST_CONNECTING;
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -205,8 +235,10 @@ static void conn_event(rcb_thread_t *t, rcb_conn_t *c, uint32_t events)
 /* Starts connections while fewer than setup_cap are in set-up. */
 static void setup_pump(rcb_thread_t *t)
 {
-    while (t->in_setup < t->setup_cap && t->next_setup < t->nconns)
-        start_connect(t, &t->conns[t->next_setup++]);
+    while (t->in_setup < t->setup_cap && t->next_setup < t->nconns) {
+        t->in_setup++;
+        rcb_conn_connect(t, &t->conns[t->next_setup++]);
+    }
     if (!t->setup_posted && t->setup_over == t->nconns) {
         t->setup_posted = true;
         sem_post(&t->sh->setup_done);

@@ -77,8 +77,8 @@ static void progress(ctl_t *c, const char *what, uint64_t now)
                 "%llu\n",
                 (double)(now - c->t_setup0) / 1e9, what, (unsigned long long)SUM(c, conns_ready),
                 (unsigned long long)c->nconns, (double)(a - c->last_acked) / dt,
-                (double)(d - c->last_delivered) / dt, (long long)(SUM(c, expected) - d),
-                (unsigned long long)sum_errors(c));
+                (double)(d - c->last_delivered) / dt,
+                (long long)(SUM(c, expected) - SUM(c, checked)), (unsigned long long)sum_errors(c));
     c->last_delivered = d;
     c->last_acked = a;
     c->last_tick = now;
@@ -154,21 +154,28 @@ static bool sending_over(ctl_t *c)
     return true;
 }
 
+/* Churn events that have ended, one way or another. */
+static uint64_t churn_ended(ctl_t *c)
+{
+    return SUM(c, churn_switched) + SUM(c, churn_reconnected) + SUM(c, churn_failed);
+}
+
 /* After the window: wait until every loop has stopped sending, every
- * request has its answer and every accepted message has reached every
- * member; or no progress for 2 s, or the drain timeout. What is still
- * missing is reported as lost. */
+ * request has its answer, every accepted message has reached every checked
+ * member (all members without --churn) and every churn event has ended; or
+ * no progress for 2 s, or the drain timeout. What is still missing is
+ * reported as lost. */
 static void drain(ctl_t *c)
 {
     uint64_t t0 = rcb_now_ns(), deadline = t0 + (uint64_t)(c->o.drain_timeout_s * 1e9);
-    uint64_t last = SUM(c, delivered) + SUM(c, acked), last_change = t0;
+    uint64_t last = SUM(c, delivered) + SUM(c, acked) + churn_ended(c), last_change = t0;
     for (;;) {
         uint64_t now = rcb_now_ns();
-        uint64_t d = SUM(c, delivered);
-        uint64_t progress = d + SUM(c, acked);
+        uint64_t d = SUM(c, delivered), ended = churn_ended(c);
+        uint64_t progress = d + SUM(c, acked) + ended;
         bool over = sending_over(c);
         bool answered = over && SUM(c, acked) + SUM(c, rejected) >= SUM(c, sent);
-        if (answered && d >= SUM(c, expected))
+        if (answered && SUM(c, checked) >= SUM(c, expected) && ended >= SUM(c, churn_started))
             return;
         if (progress != last) {
             last = progress;

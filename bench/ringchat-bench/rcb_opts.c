@@ -28,6 +28,16 @@ static void usage(FILE *f)
             "  --rate N                  open loop: N msgs/s in total, evenly paced; latency\n"
             "                            from the intended send time (default 0 = closed loop)\n"
             "  --inflight K              closed loop: messages in flight per sender (default 1)\n"
+            "  --churn N[/s]             ringchat: N churn events per second in total\n"
+            "                            (default 0 = none): a churner stops sending, waits for\n"
+            "                            its messages in flight, then leaves its room and\n"
+            "                            enters the next one, or disconnects, reconnects, logs\n"
+            "                            in and enters the next room\n"
+            "  --churners FRACTION       share of each room's members that churn: the last\n"
+            "                            ones (default 0.5). Deliveries to churners are counted\n"
+            "                            in delivered/s but not checked for loss: expected\n"
+            "                            deliveries count only the members that never churn\n"
+            "  --churn-reconnect F       share of churn events that reconnect (default 0.5)\n"
             "  --threads N               event-loop threads (default 1)\n"
             "  --connect-concurrency N   connections in set-up at once (default 256)\n"
             "  --setup-timeout S         (default 60)   --drain-timeout S (default 10)\n"
@@ -73,6 +83,20 @@ static bool str(const char *s, char *dst, size_t cap)
     return true;
 }
 
+/* "N" or "N/s", 0..1e6. */
+static bool per_second(const char *s, double *out)
+{
+    char buf[32];
+    size_t n = strlen(s);
+    if (n >= 2 && strcmp(s + n - 2, "/s") == 0)
+        n -= 2;
+    if (n == 0 || n >= sizeof(buf))
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return num(buf, 0, 1e6, out);
+}
+
 static bool target(const char *s, rcb_target_kind_t *out)
 {
     if (strcmp(s, "ringchat") != 0 && strcmp(s, "redis") != 0)
@@ -100,6 +124,9 @@ enum {
     O_DURATION,
     O_RATE,
     O_INFLIGHT,
+    O_CHURN,
+    O_CHURNERS,
+    O_CHURN_RECONNECT,
     O_THREADS,
     O_CONCUR,
     O_SETUP_TO,
@@ -129,6 +156,9 @@ static const struct option longopts[] = {
     {"duration", required_argument, 0, O_DURATION},
     {"rate", required_argument, 0, O_RATE},
     {"inflight", required_argument, 0, O_INFLIGHT},
+    {"churn", required_argument, 0, O_CHURN},
+    {"churners", required_argument, 0, O_CHURNERS},
+    {"churn-reconnect", required_argument, 0, O_CHURN_RECONNECT},
     {"threads", required_argument, 0, O_THREADS},
     {"connect-concurrency", required_argument, 0, O_CONCUR},
     {"setup-timeout", required_argument, 0, O_SETUP_TO},
@@ -160,11 +190,21 @@ static void defaults(rcb_opts_t *o)
     o->setup_timeout_s = 60;
     o->drain_timeout_s = 10;
     o->inflight = 1;
+    o->churners = 0.5;
+    o->churn_reconnect = 0.5;
     o->threads = 1;
     o->connect_concurrency = 256;
     snprintf(o->id_prefix, sizeof(o->id_prefix), "b%x", (unsigned)getpid());
     strcpy(o->password, "bench");
     snprintf(o->channel_prefix, sizeof(o->channel_prefix), "rcb:%x:", (unsigned)getpid());
+}
+
+/* The --churn options; false if the value is out of range. */
+static bool apply_churn(rcb_opts_t *o, int c, const char *v)
+{
+    if (c == O_CHURN)
+        return per_second(v, &o->churn_rate);
+    return num(v, 0, 1, c == O_CHURNERS ? &o->churners : &o->churn_reconnect);
 }
 
 /* Applies one option; false if its value is out of range. */
@@ -197,6 +237,10 @@ static bool apply(rcb_opts_t *o, int c, const char *v, bool *port_set)
         return num(v, 0, 1e8, &o->rate);
     case O_INFLIGHT:
         return u32(v, 1, 1024, &o->inflight);
+    case O_CHURN:
+    case O_CHURNERS:
+    case O_CHURN_RECONNECT:
+        return apply_churn(o, c, v);
     case O_THREADS:
         return u32(v, 1, 64, &o->threads);
     case O_CONCUR:
@@ -264,6 +308,14 @@ int rcb_opts_parse(rcb_opts_t *o, int argc, char **argv)
         fprintf(stderr, "ringchat-bench: at most 1,000,000 clients\n");
         return -1;
     }
+    if (o->churn_rate > 0 && o->target != RCB_TARGET_RINGCHAT) {
+        fprintf(stderr, "ringchat-bench: --churn works with --target ringchat only\n");
+        return -1;
+    }
+    if (o->churn_rate > 0 && o->churners <= 0) {
+        fprintf(stderr, "ringchat-bench: --churn needs --churners above 0\n");
+        return -1;
+    }
     if ((uint64_t)o->room_first + o->rooms > 2147483647u) {
         fprintf(stderr, "ringchat-bench: room numbers past 2^31-1\n");
         return -1;
@@ -277,4 +329,12 @@ uint32_t rcb_senders_per_room(const rcb_opts_t *o)
         return 0;
     uint32_t s = (uint32_t)lround(o->senders * o->members);
     return s == 0 ? 1 : (s > o->members ? o->members : s);
+}
+
+uint32_t rcb_churners_per_room(const rcb_opts_t *o)
+{
+    if (o->churn_rate <= 0 || o->churners <= 0)
+        return 0;
+    uint32_t c = (uint32_t)lround(o->churners * o->members);
+    return c == 0 ? 1 : (c > o->members ? o->members : c);
 }

@@ -65,6 +65,7 @@ const char *rcb_err_name(rcb_err_t e)
         [RCB_ERR_CONNECT] = "connect",
         [RCB_ERR_LOGIN] = "login",
         [RCB_ERR_ENTER] = "enter",
+        [RCB_ERR_LEAVE] = "leave",
         [RCB_ERR_SUBSCRIBE] = "subscribe",
         [RCB_ERR_CHAT_REJECTED] = "chat_rejected",
         [RCB_ERR_RATE_LIMITED] = "rate_limited",

@@ -5,7 +5,9 @@
  * Rates: published/s = acks received inside the window / window seconds;
  * delivered/s = deliveries received inside the window / window seconds (one
  * delivery = one message received by one member). Latency: send (intended,
- * in open loop) to receipt, for messages due inside the window. */
+ * in open loop) to receipt, for messages due inside the window. Loss:
+ * expected deliveries against those received by members that never churn
+ * (rcb_run.c); the churn numbers appear only in a run with --churn. */
 #include "rcb_report.h"
 
 #include <string.h>
@@ -24,6 +26,7 @@ void rcb_report_collect(rcb_report_t *r, rcb_thread_t *threads, unsigned n)
         r->members += t->nmembers;
         r->conns += t->nconns;
         r->senders += t->nsenders;
+        r->churners += t->nchurners;
         r->sent += rcb_read(&c->sent);
         r->acked += rcb_read(&c->acked);
         r->rejected += rcb_read(&c->rejected);
@@ -34,13 +37,22 @@ void rcb_report_collect(rcb_report_t *r, rcb_thread_t *threads, unsigned n)
         r->win_acked += rcb_read(&c->win_acked);
         r->win_delivered += rcb_read(&c->win_delivered);
         r->win_bytes += rcb_read(&c->win_bytes);
+        r->checked += rcb_read(&c->checked);
+        r->churn_started += rcb_read(&c->churn_started);
+        r->churn_switched += rcb_read(&c->churn_switched);
+        r->churn_reconnected += rcb_read(&c->churn_reconnected);
+        r->churn_failed += rcb_read(&c->churn_failed);
+        r->churn_retries += rcb_read(&c->churn_retries);
+        r->churn_skipped += rcb_read(&c->churn_skipped);
+        r->churn_unsent += rcb_read(&c->churn_unsent);
         for (int e = 0; e < RCB_ERR_COUNT; e++)
             r->errors[e] += rcb_read(&c->errors[e]);
         rcb_hist_merge(&r->lat, &t->lat);
         rcb_hist_merge(&r->setup_hist, &t->setup);
     }
-    if (r->expected > r->delivered)
-        r->errors[RCB_ERR_LOST] += r->expected - r->delivered;
+    /* Without --churn every member is checked (checked == delivered). */
+    if (r->expected > r->checked)
+        r->errors[RCB_ERR_LOST] += r->expected - r->checked;
     if (r->sent > r->acked + r->rejected)
         r->errors[RCB_ERR_UNANSWERED] += r->sent - r->acked - r->rejected;
     for (int e = 0; e < RCB_ERR_COUNT; e++)
@@ -85,6 +97,19 @@ static void print_table_latency(const rcb_report_t *r, FILE *f)
             (unsigned long long)h->total);
 }
 
+static void print_table_churn(const rcb_report_t *r, FILE *f)
+{
+    fprintf(f,
+            "churn            %.0f/s over %llu churners: started %llu  switched rooms %llu  "
+            "reconnected %llu (login retries %llu)  failed %llu  skipped %llu  unsent %llu\n",
+            r->o->churn_rate, (unsigned long long)r->churners, (unsigned long long)r->churn_started,
+            (unsigned long long)r->churn_switched, (unsigned long long)r->churn_reconnected,
+            (unsigned long long)r->churn_retries, (unsigned long long)r->churn_failed,
+            (unsigned long long)r->churn_skipped, (unsigned long long)r->churn_unsent);
+    fprintf(f, "checked          delivered to members that never churn %llu / expected %llu\n",
+            (unsigned long long)r->checked, (unsigned long long)r->expected);
+}
+
 void rcb_report_table(const rcb_report_t *r, FILE *f)
 {
     const rcb_opts_t *o = r->o;
@@ -105,15 +130,18 @@ void rcb_report_table(const rcb_report_t *r, FILE *f)
     fprintf(f, "delivered/s      %.0f  (%.1f MB/s)\n", per_s(r->win_delivered, r->window_s),
             per_s(r->win_bytes, r->window_s) / 1e6);
     print_table_latency(r, f);
-    fprintf(
-        f, "totals           sent %llu  acked %llu  rejected %llu  delivered %llu / expected %llu",
-        (unsigned long long)r->sent, (unsigned long long)r->acked, (unsigned long long)r->rejected,
-        (unsigned long long)r->delivered, (unsigned long long)r->expected);
+    fprintf(f, "totals           sent %llu  acked %llu  rejected %llu  delivered %llu",
+            (unsigned long long)r->sent, (unsigned long long)r->acked,
+            (unsigned long long)r->rejected, (unsigned long long)r->delivered);
+    if (o->churn_rate <= 0) /* with churn: the "checked" line */
+        fprintf(f, " / expected %llu", (unsigned long long)r->expected);
     if (o->target == RCB_TARGET_REDIS)
         fprintf(f, "  redis receivers %llu", (unsigned long long)r->receivers);
     if (o->rate > 0)
         fprintf(f, "  unsent backlog %llu", (unsigned long long)r->unsent);
     fprintf(f, "\n");
+    if (o->churn_rate > 0)
+        print_table_churn(r, f);
     if (r->server_cpu_us >= 0 && r->window_s > 0)
         fprintf(f, "server CPU       %.1f %% of one core, %.3f us per delivery\n",
                 100.0 * (double)r->server_cpu_us / (r->window_s * 1e6),
@@ -178,6 +206,20 @@ static void json_server(const rcb_report_t *r, FILE *f)
             threads[0] ? threads : "null");
 }
 
+static void json_churn(const rcb_report_t *r, FILE *f)
+{
+    fprintf(f,
+            ",\"churn_rate\":%.3f,\"churners\":%llu,\"churn_started\":%llu"
+            ",\"churn_switches\":%llu,\"churn_reconnects\":%llu,\"churn_login_retries\":%llu"
+            ",\"churn_failed\":%llu,\"churn_skipped\":%llu,\"churn_unsent\":%llu"
+            ",\"checked_deliveries\":%llu",
+            r->o->churn_rate, (unsigned long long)r->churners, (unsigned long long)r->churn_started,
+            (unsigned long long)r->churn_switched, (unsigned long long)r->churn_reconnected,
+            (unsigned long long)r->churn_retries, (unsigned long long)r->churn_failed,
+            (unsigned long long)r->churn_skipped, (unsigned long long)r->churn_unsent,
+            (unsigned long long)r->checked);
+}
+
 void rcb_report_json(const rcb_report_t *r, FILE *f)
 {
     const rcb_opts_t *o = r->o;
@@ -206,6 +248,8 @@ void rcb_report_json(const rcb_report_t *r, FILE *f)
             (unsigned long long)r->rejected, (unsigned long long)r->delivered,
             (unsigned long long)r->expected, (unsigned long long)r->receivers,
             (unsigned long long)r->unsent);
+    if (o->churn_rate > 0)
+        json_churn(r, f);
     fprintf(f, ",\"errors_total\":%llu,\"errors\":{", (unsigned long long)r->errors_total);
     for (int e = 0, first = 1; e < RCB_ERR_COUNT; e++) {
         if (r->errors[e] == 0)

@@ -19,6 +19,9 @@ typedef struct rcb_report {
     double window_s;       /* measured window */
     uint64_t sent, acked, rejected, expected, receivers, delivered, unsent;
     uint64_t win_acked, win_delivered, win_bytes;
+    uint64_t checked; /* deliveries to members that never churn (all without --churn) */
+    uint64_t churners, churn_started, churn_switched, churn_reconnected, churn_failed;
+    uint64_t churn_retries, churn_skipped, churn_unsent;
     uint64_t errors[RCB_ERR_COUNT], errors_total;
     rcb_hist_t lat;               /* ns */
     int64_t server_cpu_us;        /* over the window; -1 if not sampled */

@@ -1,6 +1,7 @@
 /* rcb_ringchat.c: the ringchat target of ringchat-bench: log in (LOGIN_REQ
  * with id PREFIX-INDEX), enter the member's room, then send ROOM_CHAT_REQ and
- * count ROOM_CHAT_RES (acks) and ROOM_CHAT_NOTIFY (deliveries). Every packet
+ * count ROOM_CHAT_RES (acks) and ROOM_CHAT_NOTIFY (deliveries); with --churn,
+ * hand the answers of a churning member to rcb_churn.c. Every packet
  * goes through src/proto: encoders, the stream reassembler and the decoders.
  * Called on the connection's loop thread only. Never allocates per message:
  * packets are encoded into the connection's output buffer and decoded in
@@ -52,6 +53,8 @@ static int result_of(const proto_packet_t *p)
 
 static void on_login_res(rcb_thread_t *t, rcb_conn_t *c, int r)
 {
+    if (r != PROTO_OK && c->step == 0 && rcb_churn_on_login_refused(t, c, r))
+        return;
     if (r != PROTO_OK || c->step != 0) {
         rcb_conn_fail(t, c, RCB_ERR_LOGIN);
         return;
@@ -84,13 +87,20 @@ static int on_packet(rcb_thread_t *t, rcb_conn_t *c, const proto_packet_t *p)
         on_login_res(t, c, result_of(p));
         return 0;
     case PROTO_ROOM_ENTER_RES:
-        if (result_of(p) == PROTO_OK && c->step == 1)
+        if (c->m->churn == RCB_CHURN_ENTER)
+            rcb_churn_on_enter_res(t, c, result_of(p));
+        else if (result_of(p) == PROTO_OK && c->step == 1)
             rcb_conn_ready(t, c);
         else
             rcb_conn_fail(t, c, RCB_ERR_ENTER);
         return 0;
     case PROTO_ROOM_CHAT_RES:
         on_chat_res(t, c, result_of(p));
+        return 0;
+    case PROTO_ROOM_LEAVE_RES:
+        if (c->m->churn != RCB_CHURN_LEAVE)
+            return -1; /* only a churner leaves */
+        rcb_churn_on_leave_res(t, c, result_of(p));
         return 0;
     case PROTO_ROOM_CHAT_NOTIFY: {
         proto_chat_notify_t n;
@@ -125,6 +135,8 @@ static int ringchat_on_data(rcb_thread_t *t, rcb_conn_t *c, uint8_t *data, size_
             return -1;
         if (c->state == RCB_ST_DEAD)
             return -1; /* failed while handling the packet (already counted) */
+        if (c->state == RCB_ST_NEW)
+            return 0; /* churn closed it to reconnect: the rest of the stream is moot */
     }
 }
 

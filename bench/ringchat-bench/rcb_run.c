@@ -12,7 +12,16 @@
  * was written, so a stalled server shows up as latency instead of as fewer
  * samples. Latency is recorded for messages due (closed loop: written) inside
  * the measured window, whenever they arrive (the drain waits for them);
- * throughput counts what arrives inside the window. */
+ * throughput counts what arrives inside the window.
+ *
+ * Loss accounting with churn: an accepted message owes one delivery to each
+ * member of its room that never churns (m->checked); those deliveries are
+ * counted in `checked` and compared with `expected`. Deliveries to churners
+ * count in `delivered` (throughput, latency) but are never checked: whether
+ * a message accepted while a churner was leaving or entering reaches it is
+ * a race the bench cannot observe. A churning SENDER stops sending first and
+ * churns only once its messages are answered and its own copies are back, so
+ * every message it sent is accounted for like any other. */
 #include "rcb.h"
 
 static bool in_window(const rcb_thread_t *t, uint64_t ts)
@@ -30,7 +39,8 @@ static uint64_t intended_time(const rcb_thread_t *t, const rcb_member_t *m, uint
 void rcb_sender_fill(rcb_thread_t *t, rcb_member_t *m)
 {
     rcb_conn_t *c = m->tx;
-    if (c == NULL || c->state != RCB_ST_READY || !t->started_sending || t->stopped_sending)
+    if (c == NULL || c->state != RCB_ST_READY || !t->started_sending || t->stopped_sending ||
+        m->churn != RCB_CHURN_NONE)
         return;
     char text[RCB_PAYLOAD_MAX];
     bool wrote = false;
@@ -101,8 +111,12 @@ static uint64_t release_due(rcb_thread_t *t)
     for (int n = 0; n < 65536 && due <= t->now && due < t->t_meas1; n++) {
         rcb_member_t *m = t->senders[t->sched_k % t->nsenders];
         t->sched_k++;
-        m->owed++;
-        rcb_sender_fill(t, m);
+        if (m->churn != RCB_CHURN_NONE) {
+            rcb_count(&t->c.churn_unsent, 1); /* a client between rooms does not type */
+        } else {
+            m->owed++;
+            rcb_sender_fill(t, m);
+        }
         due = t->t_start + (uint64_t)((double)t->sched_k * t->period_ns);
     }
     return due;
@@ -110,8 +124,15 @@ static uint64_t release_due(rcb_thread_t *t)
 
 uint64_t rcb_run_pace(rcb_thread_t *t)
 {
-    const uint64_t far = t->now + 100000000ull; /* 100 ms: the loop's longest sleep */
-    if (!t->running || t->stopped_sending)
+    uint64_t far = t->now + 100000000ull; /* 100 ms: the loop's longest sleep */
+    if (!t->running)
+        return far;
+    /* Churn goes on after the window until the members in the middle of a
+     * churn are back (the controller's drain waits for them). */
+    uint64_t churn_next = rcb_churn_pace(t);
+    if (churn_next < far)
+        far = churn_next;
+    if (t->stopped_sending)
         return far;
     if (t->now < t->t_start)
         return t->t_start;
@@ -135,7 +156,7 @@ void rcb_on_ack(rcb_thread_t *t, rcb_member_t *m)
     if (m->tx != NULL && m->tx->unacked > 0)
         m->tx->unacked--;
     rcb_count(&t->c.acked, 1);
-    rcb_count(&t->c.expected, m->room_size);
+    rcb_count(&t->c.expected, m->checked);
     if (in_window(t, t->now))
         rcb_count(&t->c.win_acked, 1);
 }
@@ -152,6 +173,7 @@ void rcb_on_reject(rcb_thread_t *t, rcb_member_t *m, rcb_err_t err)
         m->owed++; /* closed loop: the window slot is free again */
         rcb_sender_fill(t, m);
     }
+    rcb_churn_check(t, m);
 }
 
 void rcb_on_delivery(rcb_thread_t *t, rcb_member_t *m, const uint8_t *text, size_t len,
@@ -164,6 +186,8 @@ void rcb_on_delivery(rcb_thread_t *t, rcb_member_t *m, const uint8_t *text, size
         return;
     }
     rcb_count(&t->c.delivered, 1);
+    if (!m->churner)
+        rcb_count(&t->c.checked, 1);
     if (in_window(t, t->now)) {
         rcb_count(&t->c.win_delivered, 1);
         rcb_count(&t->c.win_bytes, wire_bytes);
@@ -179,4 +203,5 @@ void rcb_on_delivery(rcb_thread_t *t, rcb_member_t *m, const uint8_t *text, size
         m->owed++;
         rcb_sender_fill(t, m);
     }
+    rcb_churn_check(t, m);
 }

@@ -7,7 +7,9 @@
  * Topology: member i is in room room_first + i / M at position i mod M; the
  * first round(senders * M) positions of each room send (at least one when
  * the fraction is above zero). Redis members have a SUBSCRIBE connection and,
- * if they send, a PUBLISH connection; ringchat members have one connection. */
+ * if they send, a PUBLISH connection; ringchat members have one connection.
+ * With --churn, the last rcb_churners_per_room positions of each room churn
+ * (rcb_churn.c); a churner reuses its one connection slot when it reconnects. */
 #include "rcb.h"
 
 #include <errno.h>
@@ -41,20 +43,24 @@ static int alloc_members(rcb_thread_t *t)
 {
     const rcb_opts_t *o = t->o;
     uint64_t total = (uint64_t)o->rooms * o->members;
-    uint32_t per_room = rcb_senders_per_room(o);
+    uint32_t per_room = rcb_senders_per_room(o), churners = rcb_churners_per_room(o);
     t->nmembers =
         total > t->index ? (uint32_t)((total - t->index + o->threads - 1) / o->threads) : 0;
     t->members = calloc(t->nmembers ? t->nmembers : 1, sizeof(rcb_member_t));
     t->senders = calloc(t->nmembers ? t->nmembers : 1, sizeof(rcb_member_t *));
-    if (t->members == NULL || t->senders == NULL)
+    t->churners = calloc(t->nmembers ? t->nmembers : 1, sizeof(rcb_member_t *));
+    if (t->members == NULL || t->senders == NULL || t->churners == NULL)
         return -ENOMEM;
     bool redis = o->target == RCB_TARGET_REDIS;
     for (uint32_t j = 0; j < t->nmembers; j++) {
         rcb_member_t *m = &t->members[j];
         m->idx = t->index + j * o->threads;
         m->room = o->room_first + m->idx / o->members;
-        m->room_size = o->members;
+        m->checked = o->members - churners;
         m->sender = m->idx % o->members < per_room;
+        m->churner = m->idx % o->members >= o->members - churners;
+        if (m->churner)
+            t->churners[t->nchurners++] = m;
         if (m->sender) {
             m->sender_pos = t->nsenders;
             t->senders[t->nsenders++] = m;
@@ -119,6 +125,8 @@ int rcb_thread_init(rcb_thread_t *t)
     int err = alloc_members(t);
     if (err == 0)
         err = alloc_conns(t);
+    if (err == 0)
+        err = rcb_churn_init(t);
     if (err != 0)
         return err;
     t->rbuf = malloc(RCB_CARRY_MAX + RCB_RBUF_SIZE);
@@ -154,6 +162,8 @@ void rcb_thread_free(rcb_thread_t *t)
         close(t->wake_fd);
     free(t->members);
     free(t->senders);
+    free(t->churners);
+    rcb_churn_free(t);
     free(t->conns);
     free(t->dirty);
     free(t->slab);
