@@ -10,14 +10,16 @@
  * input says so, and every input replays exactly. Every failed invariant
  * aborts (fz_fail).
  *
- * Input: 3 header bytes (server settings, see setup), then records of an op
- * byte and operands. Op byte: bits 7-6 client slot, bit 5 "do not run the
+ * Input (first FZ_INPUT_MAX bytes): 3 header bytes (server settings, see
+ * configure), then records of an op byte and operands (make_session_corpus.sh
+ * lists them). Op byte: bits 7-6 client slot, bit 5 "do not run the
  * actors after this record" (lets messages pile up and interleave), bit 4
  * "hold" (keep the client's bytes unsent), bits 3-0 the action (enum below).
- * Requests are encoded with src/proto's encoders or by hand when malformed.
- * After the last record the harness completes every pending auth request,
- * fires timers, checks the settled state, closes every connection and checks
- * that nothing is left: no user online, no room, no message, no buffer. */
+ * session_requests.c turns an action into the bytes the client sends.
+ * After the last record the harness completes every pending auth request
+ * and lets time run until no timer is left, checks the settled state, resets
+ * every connection and checks that nothing is left: no user online, no room,
+ * no actor but the shards, no message, no buffer. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,9 @@ enum fz_action {
 #define FZ_DIRS        2
 #define FZ_LOGINS      2
 #define FZ_CLOCK_START 1000000 /* ms: the virtual clock of every input starts here */
+/* Bytes of an input that count: deep states need far fewer, and longer
+ * inputs only make every run slower. */
+#define FZ_INPUT_MAX 1024
 
 static struct {
     chat_ctx_t ctx;
@@ -67,7 +72,7 @@ static struct {
 
 static _Alignas(64) chat_stats_t fz_stats[1];
 
-/* ---- the virtual clock (ld --wrap=timer_now_ms) -------------------------- */
+/* ---- the virtual clock (ld --wrap=clock_gettime) ------------------------- */
 
 static uint64_t fz_now; /* ms */
 static bool fz_virtual; /* an input is running: the clock is fz_now */
@@ -102,181 +107,6 @@ static uint8_t take(fz_in_t *in)
         return 0;
     in->n--;
     return *in->p++;
-}
-
-/* ---- requests ------------------------------------------------------------ */
-
-static void put_packet(fz_bytes_t *out, uint16_t id, uint8_t type, const void *body, size_t len)
-{
-    uint8_t hdr[PROTO_HEADER_SIZE];
-    proto_header_encode(hdr, (uint16_t)(PROTO_HEADER_SIZE + len), id);
-    hdr[4] = type;
-    fz_bytes_add(out, hdr, sizeof(hdr));
-    fz_bytes_add(out, body, len);
-}
-
-static const char *const fz_ids[] = {
-    "ann",
-    "bob",
-    "cy",
-    "dee",
-    FZ_ID_BUSY,
-    FZ_ID_DOWN,
-    "",
-    "\x01x",
-    "\xc3\xa9t\xc3\xa9",
-    "abcdefghijklmnopqrstuvwxyz012345", /* 32 bytes: the longest id */
-    "\xff",                             /* not UTF-8 */
-    NULL,                               /* 33 bytes and no NUL */
-};
-static const char *const fz_pws[] = {"pw", "other", "", NULL /* 33 bytes, no NUL */};
-
-/* A LOGIN_REQ body built by hand, so that invalid fields can be sent. */
-static void put_login(fz_bytes_t *out, const char *id, const char *pw, size_t body_len)
-{
-    uint8_t body[PROTO_LOGIN_REQ_BODY + 1] = {0};
-    if (id != NULL)
-        memcpy(body, id, strlen(id));
-    else
-        memset(body, 'z', PROTO_ID_FIELD);
-    if (pw != NULL)
-        memcpy(body + PROTO_ID_FIELD, pw, strlen(pw));
-    else
-        memset(body + PROTO_ID_FIELD, 'p', PROTO_PW_FIELD);
-    put_packet(out, PROTO_LOGIN_REQ, 0, body, body_len);
-}
-
-static int32_t room_of(uint8_t b)
-{
-    const chat_config_t *c = &h.ctx.cfg;
-    switch (b & 7) {
-    case 4:
-        return c->room_first + (int32_t)c->room_count; /* one past the last */
-    case 5:
-        return c->room_first - 1;
-    case 6:
-        return INT32_MAX;
-    case 7:
-        return INT32_MIN;
-    default:
-        return c->room_first + (b & 3);
-    }
-}
-
-static void put_enter(fz_bytes_t *out, int32_t room)
-{
-    uint8_t pkt[PROTO_HEADER_SIZE + 4];
-    fz_bytes_add(out, pkt, proto_encode_room_enter_req(pkt, sizeof(pkt), room));
-}
-
-static void put_chat(fz_bytes_t *out, uint8_t b)
-{
-    static const char *const texts[] = {"hi", "hello, room", "\xc3\xa9\xf0\x9f\x98\x80", "\xff\xfe",
-                                        "\0abc"};
-    uint8_t pkt[PROTO_HEADER_SIZE + PROTO_MSG_FIELD + 1], body[PROTO_MSG_FIELD + 1];
-    char text[16];
-    size_t v = (b & 15) % 9;
-    if (v < 3) { /* valid texts, told apart by the high bits */
-        snprintf(text, sizeof(text), "%s%u", texts[v], b >> 4);
-        size_t n = b & 16 ? proto_encode_room_chat_req(pkt, sizeof(pkt), text, strlen(text))
-                          : proto_encode_room_chat_req_short(pkt, sizeof(pkt), text, strlen(text));
-        fz_bytes_add(out, pkt, n);
-        return;
-    }
-    size_t len;
-    memset(body, 'a' + (b >> 4), sizeof(body));
-    switch (v) {
-    case 3: /* invalid UTF-8 */
-    case 4: /* empty text: starts with NUL */
-        len = v == 3 ? 2 : 4;
-        memcpy(body, texts[v], len);
-        break;
-    case 5: /* 257 bytes, no NUL: the longest text */
-        len = PROTO_MSG_FIELD;
-        break;
-    case 6: /* 258 bytes: too long, 82 */
-        len = PROTO_MSG_FIELD + 1;
-        break;
-    case 7: /* a 2-byte character cut by the end of the field */
-        len = PROTO_MSG_FIELD;
-        body[len - 1] = 0xc3;
-        break;
-    default: /* empty body */
-        len = 0;
-        break;
-    }
-    put_packet(out, PROTO_ROOM_CHAT_REQ, 0, body, len);
-}
-
-static void put_bad(fz_bytes_t *out, uint8_t b)
-{
-    static const uint8_t zeros[PROTO_LOGIN_REQ_BODY + 1];
-    uint8_t hdr[PROTO_HEADER_SIZE];
-    static const uint8_t flood[SESSION_PARK_LIMIT + 1]; /* length 0: framing */
-    if (b == 0xcc) { /* rare, and slow: more than SESSION_PARK_LIMIT at once */
-        fz_bytes_add(out, flood, sizeof(flood));
-        return;
-    }
-    switch (b % 12) {
-    case 0:
-        put_packet(out, PROTO_PING_REQ, 1 + (b >> 4), zeros, 8);
-        break;
-    case 1:
-        put_packet(out, 9999, 0, NULL, 0);
-        break;
-    case 2:
-        put_packet(out, PROTO_SYS_USER_CONNECT, 0, NULL, 0);
-        break;
-    case 3:
-        put_packet(out, PROTO_LOGIN_RES, 0, zeros, 2);
-        break;
-    case 4:
-        put_packet(out, PROTO_ROOM_ENTER_REQ, 0, zeros, 3);
-        break;
-    case 5:
-        put_packet(out, PROTO_ROOM_LEAVE_REQ, 0, zeros, 1);
-        break;
-    case 6:
-        put_packet(out, PROTO_PING_REQ, 0, zeros, 7);
-        break;
-    case 7:
-    case 8:
-        put_login(out, "ann", "pw", PROTO_LOGIN_REQ_BODY + (b % 12 == 7 ? -1 : 1));
-        break;
-    case 9: /* length 4: a framing error */
-        proto_header_encode(hdr, 4, PROTO_PING_REQ);
-        fz_bytes_add(out, hdr, sizeof(hdr));
-        break;
-    case 10: /* one more than max_packet: a framing error */
-        proto_header_encode(hdr, (uint16_t)(h.ctx.cfg.max_packet + 1), PROTO_PING_REQ);
-        fz_bytes_add(out, hdr, sizeof(hdr));
-        break;
-    default: /* a bad type on an unknown id: 2 wins */
-        put_packet(out, 12345, 0x80, NULL, 0);
-        break;
-    }
-}
-
-static void put_echo(fz_bytes_t *out, uint8_t b)
-{
-    uint8_t body[64];
-    size_t len = b & 63;
-    for (size_t i = 0; i < len; i++)
-        body[i] = (uint8_t)(i * 7 + b);
-    put_packet(out, PROTO_DEV_ECHO, 0, body, len);
-}
-
-static void put_ping(fz_bytes_t *out, uint8_t b)
-{
-    uint8_t pkt[PROTO_HEADER_SIZE + 8];
-    uint64_t token = b * 0x0101010101010101ull ^ h.ping++;
-    fz_bytes_add(out, pkt, proto_encode_ping_req(pkt, sizeof(pkt), token));
-}
-
-static void put_leave(fz_bytes_t *out)
-{
-    uint8_t pkt[PROTO_HEADER_SIZE];
-    fz_bytes_add(out, pkt, proto_encode_room_leave_req(pkt, sizeof(pkt)));
 }
 
 /* ---- the harness ---------------------------------------------------------- */
@@ -376,26 +206,26 @@ static void run_conn(enum fz_action a, unsigned slot, bool hold, fz_in_t *in)
     uint8_t b = a == A_LEAVE || a == A_READ || a == A_CLOSE ? 0 : take(in);
     switch (a) {
     case A_LOGIN:
-        put_login(out, fz_ids[(b & 15) % 12], fz_pws[(b >> 4) & 3], PROTO_LOGIN_REQ_BODY);
+        fz_put_login(out, b);
         break;
     case A_ENTER:
-        put_enter(out, room_of(b));
+        fz_put_enter(out, fz_room_of(&h.ctx.cfg, b));
         break;
     case A_LEAVE:
-        put_leave(out);
+        fz_put_leave(out);
         break;
     case A_CHAT:
-        put_chat(out, b);
+        fz_put_chat(out, b);
         break;
     case A_PING:
-        put_ping(out, b);
+        fz_put_ping(out, b, h.ping++);
         break;
     case A_ECHO:
-        put_echo(out, b);
+        fz_put_echo(out, b);
         break;
     case A_BAD:
-        if (b != 0xcc || (c->state == FZ_OPEN && out->len < SESSION_PARK_LIMIT))
-            put_bad(out, b); /* one megabyte at a time, and only to an open one */
+        if ((b != 0xcc && b != 0xcd) || (c->state == FZ_OPEN && out->len < SESSION_PARK_LIMIT))
+            fz_put_bad(out, b, h.ctx.cfg.max_packet); /* a megabyte: only to an open one */
         break;
     case A_RAW:
         for (unsigned i = 0, n = b & 31; i < n; i++) {
@@ -411,7 +241,9 @@ static void run_conn(enum fz_action a, unsigned slot, bool hold, fz_in_t *in)
             fz_net_deliver((unsigned)h.slot[slot], SIZE_MAX);
             fz_net_eof((unsigned)h.slot[slot]);
         } else if (c->state == FZ_OPEN) {
+            /* A reset: on_close at once, maybe while DATA is still queued. */
             fz_net_peer_close((unsigned)h.slot[slot]);
+            (void)fz_net_deliver_closes();
         } else if (fz_net.nconns < FZ_MAX_CONNS) {
             connect_slot(slot);
         }
@@ -420,8 +252,8 @@ static void run_conn(enum fz_action a, unsigned slot, bool hold, fz_in_t *in)
         fz_net_read((unsigned)h.slot[slot]);
         break;
     case A_LOGIN_ENTER:
-        put_login(out, own[slot], "pw", PROTO_LOGIN_REQ_BODY);
-        put_enter(out, room_of(b & 3));
+        fz_put_login_as(out, own[slot], "pw", PROTO_LOGIN_REQ_BODY);
+        fz_put_enter(out, fz_room_of(&h.ctx.cfg, b & 3));
         break;
     default:
         run_global(a, b);
@@ -563,6 +395,7 @@ static void teardown(const msg_stats_t *before)
     sched_destroy(h.sched);
     h.sched = NULL;
     fz_net_release();
+    fz_check_release(); /* every malloc of an input is freed by its end (libFuzzer) */
     FZ_CHECK(fz_net.live_bufs == 0, "net_bufs leaked: %lld", (long long)fz_net.live_bufs);
 }
 
@@ -583,7 +416,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     msg_stats(&before);
     fz_virtual = true;
     setup(data);
-    fz_in_t in = {data + 3, size - 3};
+    fz_in_t in = {data + 3, (size < FZ_INPUT_MAX ? size : FZ_INPUT_MAX) - 3};
     while (in.n > 0)
         run_record(&in);
     finish_pending();

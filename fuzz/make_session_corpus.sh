@@ -13,7 +13,7 @@
 #     h2: max unauth (bits 0-1: 1024 1 2 3)
 #   records: op byte = slot (bits 7-6) | no-run (bit 5) | hold (bit 4) | action,
 #     actions: 0 login(id|pw<<4) 1 enter(room) 2 leave 3 chat(variant)
-#     4 ping(token) 5 echo(len) 6 bad(variant; cc: 1 MiB) 7 raw(n, bytes...) 8 split(chunk)
+#     4 ping(token) 5 echo(len) 6 bad(variant; cc/cd: 64 KiB/1 MiB) 7 raw(n, bytes...) 8 split(chunk)
 #     9 reset (with hold: half-close) or reconnect a auth(i, bit 7: set deferral) b timers(x) c tick(step)
 #     d read e shutdown(>= f0) f login+enter(room)
 #   ids: 0 ann 1 bob 2 cy 3 dee 4 busy 5 down 6 "" 7 ctl 8 utf-8 9 32 bytes
@@ -91,5 +91,11 @@ seed half_close_auth 00 10 00 '|' 10 01 '|' 11 02 '|' 19 '|' 0a 00
 seed half_close_leave 00 00 00 '|' 0f 00 '|' 12 '|' 19
 # A flush-close (idle) that waits for a client that never reads: cut 2 s later.
 seed idle_no_read    00 02 00 '|' 0f 00 '|' 0c 06 '|' 0b 00 '|' 0b 00
-# More than 1 MiB sent while a login waits for the backend: the connection is cut.
+# More than 64 KiB sent while a login waits for the backend: the connection is cut.
 seed park_limit      00 10 00 '|' 10 00 '|' 06 cc '|' 0a 00
+# A reset while the leave is on its way to the room (no-run bit): LEAVE_DONE to a closed session.
+seed leave_reset     00 00 00 '|' 0f 00 '|' 22 '|' 29
+# A reset while a failed login's answer is held back (backoff), then time passes.
+seed backoff_reset   00 00 00 '|' 00 00 '|' 09 '|' 09 '|' 00 10 '|' 00 10 '|' 09
+# More than 1 MiB sent while an enter is under way (no-run bit): cut.
+seed park_limit_user 00 00 00 '|' 00 00 '|' 21 00 '|' 26 cd

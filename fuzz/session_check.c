@@ -51,7 +51,7 @@ struct fz_model {
     char id[PROTO_ID_FIELD + 1];
     bool closed;            /* a close (by anyone) is in the log */
     bool broken;            /* the session closed it (it then ignores input) */
-    bool told;              /* the session was told the connection closed */
+    bool told;              /* the session handled SESSION_MSG_CLOSED */
     bool eof;               /* the client half-closed: it waits for every answer */
     bool expect_close;      /* a closing notice was sent: the close must come next */
     uint16_t expect_notice; /* this ERROR_NTF must be the next event */
@@ -66,11 +66,17 @@ static bool shutdown_seen;
 static uint64_t n_chat_ok, n_notify_ok;    /* ROOM_CHAT_RES 0, notifies queued */
 static uint64_t n_login[CHAT_LOGIN_CODES]; /* LOGIN_RES by code */
 
-void fz_check_reset(const fz_check_cfg_t *c)
+void fz_check_release(void)
 {
     for (unsigned i = 0; i < FZ_MAX_CONNS; i++)
         free(models[i].reqs);
     memset(models, 0, sizeof(models));
+    fz_rooms_release();
+}
+
+void fz_check_reset(const fz_check_cfg_t *c)
+{
+    fz_check_release();
     cfg = *c;
     replayed = 0;
     now_ms = 0;

@@ -1,11 +1,12 @@
 /* session_fuzz.h: what the pieces of the fuzz_session target share: the fake
  * connections (session_net.c), the fake auth backend (session_auth.c), the
- * event log both record into, and the replay checker (session_check.c,
- * session_rooms.c) that judges the log. Used only by fuzz/fuzz_session.c and
- * its helpers; never linked into the server. Single-threaded by design: the
- * whole target runs on one thread that is also the only scheduler worker, so
- * nothing here is atomic. Invariant: every byte a chat actor hands to
- * net_conn_send and every close it asks for is in the log, in call order. */
+ * client's requests (session_requests.c), the event log, and the replay
+ * checker (session_check.c, session_rooms.c) that judges the log. Used
+ * only by fuzz/fuzz_session.c and its helpers; never linked into the server.
+ * Single-threaded by design: the whole target runs on one thread that is
+ * also the only scheduler worker, so nothing here is atomic. Invariant:
+ * every byte a chat actor hands to net_conn_send and every close it asks
+ * for is in the log, in call order. */
 #ifndef RINGCHAT_FUZZ_SESSION_H
 #define RINGCHAT_FUZZ_SESSION_H
 
@@ -40,7 +41,7 @@ void fz_bytes_add(fz_bytes_t *b, const void *data, size_t len);
 typedef enum fz_state {
     FZ_OPEN = 0, /* receiving and sending */
     FZ_CLOSING,  /* a close was asked for: sends fail, on_close not yet delivered */
-    FZ_DEAD,     /* the session was told (SESSION_MSG_CLOSED): the handle is stale */
+    FZ_DEAD,     /* on_close delivered (SESSION_MSG_CLOSED sent): the handle is stale */
 } fz_state_t;
 
 typedef struct fz_conn {
@@ -62,7 +63,7 @@ typedef enum fz_ev_kind {
     FZ_EV_CLOSE,      /* net_conn_close was called by a chat actor */
     FZ_EV_PEER_CLOSE, /* the client closed its side */
     FZ_EV_DATA,       /* bytes were delivered to the session */
-    FZ_EV_CLOSED,     /* the session was told (SESSION_MSG_CLOSED sent) */
+    FZ_EV_CLOSED,     /* the session handled SESSION_MSG_CLOSED */
     FZ_EV_TIMERS,     /* the harness fired every armed timer */
     FZ_EV_SHUTDOWN,   /* the harness told every session the server stops */
     FZ_EV_EOF,        /* the client half-closed (SESSION_MSG_EOF sent) */
@@ -118,7 +119,8 @@ void fz_net_read(unsigned conn);
  * `chunk` bytes (at most FZ_MAX_CHUNKS of them; SIZE_MAX: one chunk). */
 #define FZ_MAX_CHUNKS 256
 void fz_net_deliver(unsigned conn, size_t chunk);
-/* Tells sessions about closed connections (as the server's on_close does).
+/* Tells sessions about closed connections (as the server's on_close does):
+ * SESSION_MSG_CLOSED goes behind whatever the session has not handled yet.
  * Returns how many were delivered. */
 unsigned fz_net_deliver_closes(void);
 /* Prints log event i on stderr (FUZZ_SESSION_TRACE=1). */
@@ -144,6 +146,20 @@ bool fz_auth_complete(unsigned i);
 unsigned fz_auth_pending(void);
 auth_t *fz_auth_handle(void);
 
+/* ---- client requests (session_requests.c) ---------------------------------- */
+
+/* Each appends one packet (or, for fz_put_bad's 0xcc / 0xcd, a flood over
+ * SESSION_PARK_LIMIT_UNAUTH / SESSION_PARK_LIMIT) to out; b is the operand. */
+void fz_put_login(fz_bytes_t *out, uint8_t b); /* id: bits 0-3, password: 4-5 */
+void fz_put_login_as(fz_bytes_t *out, const char *id, const char *pw, size_t body_len);
+int32_t fz_room_of(const chat_config_t *c, uint8_t b); /* 4 valid, 4 invalid */
+void fz_put_enter(fz_bytes_t *out, int32_t room);
+void fz_put_leave(fz_bytes_t *out);
+void fz_put_chat(fz_bytes_t *out, uint8_t b);
+void fz_put_bad(fz_bytes_t *out, uint8_t b, uint32_t max_packet);
+void fz_put_echo(fz_bytes_t *out, uint8_t b);
+void fz_put_ping(fz_bytes_t *out, uint8_t b, uint64_t n);
+
 /* ---- the replay checker (session_check.c, session_rooms.c) -------------- */
 
 typedef struct fz_check_cfg {
@@ -159,6 +175,8 @@ typedef struct fz_check_cfg {
 } fz_check_cfg_t;
 
 void fz_check_reset(const fz_check_cfg_t *cfg);
+/* Frees what the checker allocated for this input. */
+void fz_check_release(void);
 /* Judges every log event not yet judged. */
 void fz_check_replay(void);
 /* At a quiescent point with no auth pending: every request on a connection
@@ -170,6 +188,7 @@ void fz_check_settled(const chat_ctx_t *ctx);
 typedef struct fz_model fz_model_t;
 /* The room model (session_rooms.c), fed by session_check.c. */
 void fz_rooms_reset(uint32_t capacity);
+void fz_rooms_release(void);
 void fz_rooms_entered(unsigned conn, int32_t room);
 /* ROOM_ENTER_RES 54: the room must hold capacity members. */
 void fz_rooms_check_full(int32_t room);

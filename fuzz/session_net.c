@@ -374,6 +374,26 @@ void fz_net_deliver(unsigned conn, size_t chunk)
     c->pend.len = 0;
 }
 
+/* SESSION_MSG_CLOSED messages in flight, to log the moment each is handled:
+ * its drop hook runs when the session frees it after on_closed (or when a
+ * send to an exited session releases it). */
+static struct {
+    msg_t *m;
+    unsigned conn;
+} fz_closed_msgs[FZ_MAX_CONNS];
+
+static void closed_handled(msg_t *m)
+{
+    for (unsigned i = 0; i < FZ_MAX_CONNS; i++) {
+        if (fz_closed_msgs[i].m != m)
+            continue;
+        fz_closed_msgs[i].m = NULL;
+        log_event(FZ_EV_CLOSED, fz_closed_msgs[i].conn, 0, 0, 0);
+        return;
+    }
+    fz_fail("a SESSION_MSG_CLOSED the harness did not send");
+}
+
 unsigned fz_net_deliver_closes(void)
 {
     fz_net_t *n = &fz_net;
@@ -384,9 +404,11 @@ unsigned fz_net_deliver_closes(void)
         c->close_queued = false;
         if (c->refused)
             continue;
-        log_event(FZ_EV_CLOSED, n->closes[k], 0, 0, 0);
         msg_t *m = session_closed_msg(c->reason);
         FZ_CHECK(m != NULL, "out of memory");
+        m->drop = closed_handled;
+        fz_closed_msgs[n->closes[k]].m = m;
+        fz_closed_msgs[n->closes[k]].conn = n->closes[k];
         (void)actor_send(c->session, m);
     }
     n->nclose = 0;

@@ -58,11 +58,16 @@ static fz_rconn_t rcs[FZ_MAX_CONNS];
 static fz_seq_t seq;
 static uint32_t capacity;
 
-void fz_rooms_reset(uint32_t cap)
+void fz_rooms_release(void)
 {
     for (unsigned i = 0; i < FZ_MAX_CONNS; i++)
         free(rcs[i].chats);
     memset(rcs, 0, sizeof(rcs));
+}
+
+void fz_rooms_reset(uint32_t cap)
+{
+    fz_rooms_release();
     memset(&seq, 0, sizeof(seq));
     nrooms = 0;
     capacity = cap;
@@ -268,12 +273,14 @@ static void on_new_user(const uint8_t *body, size_t len, const unsigned *to, siz
     seq.kind = SEQ_NONE;
 }
 
-/* Who left, and from which room: the explicit leaver, or a closed member
- * (by uid, or a closed member of the recipients' room whose uid nobody has
- * seen). The leaver is out of the model afterwards. */
+/* Who left, and from which room: the explicit leaver, or a member whose
+ * session handled its close (by uid, or one of the recipients' room whose
+ * uid nobody has seen). The leaver is out of the model afterwards. */
 static int32_t leaver_room(int64_t uid, const unsigned *to, size_t n)
 {
-    if (seq.kind == SEQ_LEAVE) {
+    /* Right after a ROOM_LEAVE_RES 0, to that room's members: its notice.
+     * (Another room's notice may follow a leave that left nobody behind.) */
+    if (seq.kind == SEQ_LEAVE && n > 0 && rcs[to[0]].member && rcs[to[0]].room == seq.room) {
         set_uid(seq.conn, uid);
         seq.kind = SEQ_NONE;
         return seq.room;
