@@ -23,6 +23,7 @@
 #   SOAK_INTERVAL (10), SOAK_MAX_GROWTH (2), SOAK_ROOMS (200),
 #   SOAK_MEMBERS (10), SOAK_SENDERS (0.5), SOAK_RATE (2000 msgs/s),
 #   SOAK_CHURN (40 /s), SOAK_CHURNERS (0.3), SOAK_THREADS (server, 2),
+#   SOAK_SERVER_ARGS (more ringchat options, e.g. "--memory-trim 0"),
 #   SOAK_STALLS (none): ascending times in seconds at which the server is stopped
 #   (SIGSTOP) for SOAK_STALL_SECONDS (3) and continued, as when the machine
 #   deschedules it: the load piles up and arrives as a burst, to tell a
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --build) BUILD=$2; shift 2 ;;
     --png) PNG=$2; shift 2 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "soak.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -81,10 +82,10 @@ metrics() {
 }
 
 # sample T -> one CSV line: seconds, VmRSS KiB, open fds, and from /metrics
-# connections, users online, rooms, bytes queued in outboxes and the deepest
-# mailbox seen so far (high-water mark, max over workers): a step in RSS
-# that comes with a new high-water mark is memory kept for reuse after a
-# burst, not a leak.
+# connections, users online, rooms, bytes queued in outboxes, the deepest
+# mailbox seen so far (high-water mark, max over workers), and the bytes the
+# buffer pools and the message slabs hold: a step in RSS that comes with a
+# new high-water mark is memory kept for reuse after a burst, not a leak.
 sample() {
   local rss fds m
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null)
@@ -93,12 +94,15 @@ sample() {
   echo "$1,${rss:-},$fds,$(awk '$1 == "ringchat_connections" {c=$2} $1 == "ringchat_users_online" {u=$2}
     $1 == "ringchat_rooms" {r=$2} $1 == "ringchat_outbox_bytes" {o=$2}
     $1 ~ /^ringchat_mailbox_depth_max/ && $2 + 0 > d + 0 {d=$2}
-    END {printf "%s,%s,%s,%s,%s", c, u, r, o, d}' <<<"$m")"
+    $1 == "ringchat_memory_pool_bytes{pool=\"buffers\"}" {b=$2}
+    $1 == "ringchat_memory_pool_bytes{pool=\"messages\"}" {g=$2}
+    END {printf "%s,%s,%s,%s,%s,%s,%s", c, u, r, o, d, b, g}' <<<"$m")"
 }
 
 MPORT=$(free_port)
+# shellcheck disable=SC2086 # SOAK_SERVER_ARGS is a list of words
 bl_start_ringchat "" --threads "$THREADS" --metrics-port "$MPORT" \
-  --max-clients $((ROOMS * MEMBERS + 1000))
+  --max-clients $((ROOMS * MEMBERS + 1000)) ${SOAK_SERVER_ARGS:-}
 SERVER_PID=$BL_PID
 # A stopped server would ignore the clean-up's SIGTERM: continue it first.
 trap 'kill -CONT "$SERVER_PID" 2>/dev/null; bl_cleanup' EXIT
@@ -114,7 +118,7 @@ timeout $((SECONDS_TOTAL + 120)) "$BENCH" --port "$BL_PORT" --server-pid "$SERVE
 BENCH_PID=$!
 BL_PIDS+=("$BENCH_PID")
 
-echo "t_s,rss_kb,fds,connections,users_online,rooms,outbox_bytes,mailbox_depth_max" >"$CSV"
+echo "t_s,rss_kb,fds,connections,users_online,rooms,outbox_bytes,mailbox_depth_max,pool_bytes,msg_bytes" >"$CSV"
 T0=$(date +%s)
 next=0
 while kill -0 "$BENCH_PID" 2>/dev/null; do

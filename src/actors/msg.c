@@ -9,8 +9,10 @@
  * pool's return stack. The owner takes the whole return stack with one
  * ck_stack_batch_pop_upmc (an atomic exchange) when its free list runs dry. Because the
  * consumer only ever takes the *whole* stack, there is no pop of a single node and so no
- * ABA problem: no hazard pointers or epochs are needed. Slabs are never returned to malloc,
- * so a message's memory stays valid for the life of the process.
+ * ABA problem: no hazard pointers or epochs are needed. Nothing reads a message it does
+ * not own (a push reads only the value of the head pointer, never the node it points to),
+ * so a slab whose messages are all free may go back to malloc: msg_trim does that, on the
+ * owner thread, for the slabs a burst left behind.
  *
  * Thread exit: a pthread key destructor marks the pool an orphan; the next thread that needs
  * a pool adopts it (with its free list, return stack and counters). Messages still in flight
@@ -25,6 +27,8 @@
 
 typedef struct msg_slab {
     struct msg_slab *next;
+    uint32_t nfree; /* msg_trim's scratch: free messages counted */
+    bool release;   /* msg_trim's scratch: wholly free, goes back to malloc */
     msg_t msgs[MSG_SLAB];
 } msg_slab_t;
 
@@ -36,6 +40,7 @@ struct msg_pool {
     uint64_t frees;
     uint64_t remote_frees;
     uint64_t refills;
+    uint64_t slabs_freed;
     msg_slab_t *slabs;
     /* Registry state: guarded by reg_lock. */
     msg_pool_t *reg_next;
@@ -206,7 +211,111 @@ void msg_stats(msg_stats_t *out)
         out->frees += ck_pr_load_64(&p->frees);
         out->remote_frees += ck_pr_load_64(&p->remote_frees);
         out->refills += ck_pr_load_64(&p->refills);
+        out->slabs_freed += ck_pr_load_64(&p->slabs_freed);
     }
     out->pools = reg_count;
     pthread_mutex_unlock(&reg_lock);
+}
+
+/* ---- trim: slabs back to malloc (owner thread, cold path) ---------------- */
+
+static int slab_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (msg_slab_t *const *)a, y = (uintptr_t) * (msg_slab_t *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The slab that holds m: the last one in the sorted index that starts at or before it.
+ * Every message on a pool's lists was carved from one of that pool's slabs. */
+static msg_slab_t *slab_of(msg_slab_t **index, size_t n, const msg_t *m)
+{
+    size_t lo = 0, hi = n; /* invariant: index[lo - 1] <= m < index[hi] */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)index[mid] <= (uintptr_t)m)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return index[lo - 1];
+}
+
+/* Every message of the pool that is free, on the local free list: the return stack
+ * joins it (same exchange as pool_refill). */
+static void pool_gather_free(msg_pool_t *p)
+{
+    ck_stack_entry_t *r = ck_stack_batch_pop_upmc(&p->ret);
+    if (r == NULL)
+        return;
+    ck_stack_entry_t *last = r;
+    while (last->next != NULL)
+        last = last->next;
+    last->next = p->free;
+    p->free = r;
+}
+
+/* Drops from the free list the messages of slabs that are wholly free (all but
+ * MSG_TRIM_KEEP of them), unlinks those slabs and frees them; returns how many. */
+static size_t pool_free_slabs(msg_pool_t *p, msg_slab_t **index, size_t n)
+{
+    for (ck_stack_entry_t *e = p->free; e != NULL; e = e->next)
+        slab_of(index, n, msg_of_entry(e))->nfree++;
+    size_t keep = MSG_TRIM_KEEP, freed = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool whole = index[i]->nfree == MSG_SLAB;
+        index[i]->release = whole && keep == 0;
+        if (whole && keep > 0)
+            keep--;
+    }
+    ck_stack_entry_t **link = &p->free;
+    while (*link != NULL) {
+        if (slab_of(index, n, msg_of_entry(*link))->release)
+            *link = (*link)->next;
+        else
+            link = &(*link)->next;
+    }
+    for (msg_slab_t **sp = &p->slabs; *sp != NULL;) {
+        msg_slab_t *s = *sp;
+        if (s->release) {
+            *sp = s->next;
+            free(s);
+            freed++;
+        } else {
+            sp = &s->next;
+        }
+    }
+    return freed;
+}
+
+size_t msg_trim(void)
+{
+    msg_pool_t *p = tls_pool;
+    if (p == NULL || p->slabs == NULL)
+        return 0;
+    pool_gather_free(p);
+    size_t n = 0;
+    for (msg_slab_t *s = p->slabs; s != NULL; s = s->next)
+        n++;
+    if (n <= MSG_TRIM_KEEP)
+        return 0;
+    msg_slab_t **index = malloc(n * sizeof(*index));
+    if (index == NULL)
+        return 0; /* nothing lost: the slabs stay for the next trim */
+    n = 0;
+    for (msg_slab_t *s = p->slabs; s != NULL; s = s->next) {
+        s->nfree = 0;
+        s->release = false;
+        index[n++] = s;
+    }
+    qsort(index, n, sizeof(*index), slab_cmp);
+    size_t freed = pool_free_slabs(p, index, n);
+    free(index);
+    /* Single-writer counter (see pool_refill). */
+    ck_pr_store_64(&p->slabs_freed, p->slabs_freed + freed);
+    return freed * sizeof(msg_slab_t);
+}
+
+size_t msg_slab_bytes(void)
+{
+    return sizeof(msg_slab_t);
 }

@@ -61,10 +61,22 @@ typedef struct msg_stats {
     uint64_t frees;        /* msg_free calls */
     uint64_t remote_frees; /* frees that went to another thread's pool */
     uint64_t refills;      /* slabs malloc'ed (MSG_SLAB messages each) */
+    uint64_t slabs_freed;  /* slabs msg_trim gave back to malloc */
     uint64_t pools;        /* pools created (one per thread that used messages) */
 } msg_stats_t;
 
 void msg_stats(msg_stats_t *out);
+
+/* Wholly free slabs a trim keeps, so that an idle pool does not malloc on its next message. */
+#define MSG_TRIM_KEEP 2
+
+/* Gives back to malloc the calling thread's slabs whose messages are all free, but
+ * for MSG_TRIM_KEEP kept for the next burst; returns the bytes freed. Takes no lock; walks
+ * the pool's free list (cold path: call it every few seconds, not per message). */
+size_t msg_trim(void);
+
+/* Bytes of one slab (for memory accounting: (refills - slabs_freed) * this). */
+size_t msg_slab_bytes(void);
 
 /* Messages per slab: how many msg_alloc calls one malloc serves. */
 #define MSG_SLAB 256

@@ -222,6 +222,21 @@ void net_port_stats(const net_port_t *port, net_stats_t *out);
  * a metrics scrape, not for a hot path). Any thread. */
 uint64_t net_port_outbox_bytes(const net_port_t *port);
 
+/* Memory of the buffer and outbox-node pools (any port, any thread). */
+typedef struct net_pool_stats {
+    uint64_t bytes;       /* malloc'ed by the pools: in use plus cached */
+    uint64_t depot_bytes; /* free, in the shared depots (trim gives it back) */
+} net_pool_stats_t;
+
+/* A relaxed snapshot, for a metrics scrape. Any thread. */
+void net_pool_stats(net_pool_stats_t *out);
+
+/* Gives what the pools cache beyond their working set back to malloc: the
+ * calling thread's spare batches and every depot. Returns the bytes freed.
+ * Any thread; each worker should call it every few seconds (its own cache
+ * can only be trimmed by itself). Cold path: frees one object at a time. */
+size_t net_pool_trim(void);
+
 /* ------------------------------------------------------------- connections */
 
 /* The single send path. Queue a reference to `b` on the connection's outbox

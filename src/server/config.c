@@ -263,6 +263,15 @@ static const char *opt_unauth_timeout(config_t *c, const char *v)
     return NULL;
 }
 
+static const char *opt_memory_trim(config_t *c, const char *v)
+{
+    uint64_t x;
+    if (!parse_u64(v, 0, 3600, &x))
+        return "a number of seconds (0..3600, 0 = never)";
+    c->memory_trim_s = (uint32_t)x;
+    return NULL;
+}
+
 static const char *opt_login_attempts(config_t *c, const char *v)
 {
     uint64_t x;
@@ -391,6 +400,7 @@ static const opt_t options[] = {
     {"unauth-timeout", OPT_VALUE, opt_unauth_timeout},
     {"login-attempts", OPT_VALUE, opt_login_attempts},
     {"memory-users", OPT_VALUE, opt_memory_users},
+    {"memory-trim", OPT_VALUE, opt_memory_trim},
     {"max-packet", OPT_VALUE, opt_max_packet},
     {"outbox-limit", OPT_VALUE, opt_outbox_limit},
     {"chat-rate", OPT_VALUE, opt_chat_rate},
@@ -429,6 +439,7 @@ void config_defaults(config_t *cfg)
     cfg->unauth_timeout_s = 30;
     cfg->login_attempts = 5;
     cfg->memory_users = 100000;
+    cfg->memory_trim_s = 10;
     cfg->max_packet = 4096;
     cfg->outbox_limit = 8u << 20;
     cfg->chat_rate = 20;
@@ -634,6 +645,8 @@ const char *config_usage(void)
            "                            100000); a new id beyond gets LOGIN_RES 34\n"
            "  --pwhash-cost C           min|interactive|moderate argon2id cost (default "
            "interactive)\n"
+           "  --memory-trim S           every S seconds give memory cached after a burst\n"
+           "                            back to the system (default 10; 0 = never)\n"
            "  --metrics-port N          serve /metrics on 127.0.0.1:N (default 0 = off)\n"
            "  --log-level L             error|warn|info|debug (default info)\n"
            "  --config FILE             read 'name value' lines (same names, no dashes)\n"

@@ -45,6 +45,7 @@ typedef struct config {
     uint32_t max_clients;
     uint32_t max_unauth;       /* connections not logged in yet */
     uint32_t unauth_timeout_s; /* to log in after connecting; 0 = never */
+    uint32_t memory_trim_s;    /* period of memory_trim; 0 = never */
     uint32_t login_attempts;   /* failed logins per connection; 0 = unlimited */
     uint32_t memory_users;     /* --auth memory: ids registered at most */
     uint32_t max_packet;

@@ -28,6 +28,7 @@
 #include "directory.h"
 #include "ckpr.h"
 #include "log.h"
+#include "memory.h"
 #include "metrics.h"
 #include "login.h"
 #include "net.h"
@@ -46,9 +47,10 @@ typedef struct worker {
     net_port_t *port;
     pthread_t thread;
     bool started;
-    bool drain_sent;    /* shutdown: this worker's sessions were told */
-    bool drained;       /* shutdown: this worker's port has no connection left */
-    conn_link_t *links; /* this port's connections (owner thread only) */
+    bool drain_sent;     /* shutdown: this worker's sessions were told */
+    bool drained;        /* shutdown: this worker's port has no connection left */
+    conn_link_t *links;  /* this port's connections (owner thread only) */
+    uint64_t trim_at_ms; /* when this worker next calls memory_trim */
     /* Closes by net_close_reason_t; written by the owner thread only, read
      * by the metrics thread (atomic stores/loads of a single writer). */
     uint64_t closed_by_reason[NET_CLOSE_SHUTDOWN + 1];
@@ -70,6 +72,7 @@ struct server {
     uint16_t metrics_port;
     const char *auth_name;
     uint64_t outbox_limit;
+    uint64_t trim_ms; /* --memory-trim; 0 = never */
 };
 
 /* What a connection's net udata points to: its session actor. Allocated on
@@ -181,12 +184,15 @@ static void wake_all(struct server *srv)
         net_port_wake(srv->workers[i].port);
 }
 
-/* How long a worker may block: until its next timer (or the drain
- * deadline), or indefinitely. */
+/* How long a worker may block: until its next timer, its next trim or
+ * the drain deadline. */
 static int block_timeout_ms(worker_t *w)
 {
     uint64_t now = timer_now_ms();
     int64_t ms = timer_next_ms(w->srv->sched, w->index, now);
+    int64_t trim = w->trim_at_ms > now ? (int64_t)(w->trim_at_ms - now) : 0;
+    if (w->srv->trim_ms != 0 && (ms < 0 || trim < ms))
+        ms = trim;
     if (atomic_load(&w->srv->draining)) {
         int64_t left = (int64_t)(w->srv->drain_deadline_ms - now);
         if (ms < 0 || left < ms)
@@ -225,10 +231,16 @@ static void *worker_main(void *arg)
     worker_t *w = arg;
     sched_t *s = w->srv->sched;
     sched_worker_enter(s, w->index);
+    w->trim_at_ms = timer_now_ms() + w->srv->trim_ms;
     while (!atomic_load(&w->srv->stop)) {
         if (atomic_load(&w->srv->draining) && drain_step(w))
             break;
-        timer_run_due(s, w->index, timer_now_ms());
+        uint64_t now = timer_now_ms();
+        timer_run_due(s, w->index, now);
+        if (w->srv->trim_ms != 0 && now >= w->trim_at_ms) {
+            memory_trim(w->index);
+            w->trim_at_ms = now + w->srv->trim_ms;
+        }
         size_t ran = sched_run_batch(s, w->index, WORKER_BATCH);
         bool idle = ran == 0 && sched_idle_begin(s, w->index);
         int rc = net_port_run(w->port, idle ? block_timeout_ms(w) : 0);
@@ -395,6 +407,7 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen)
     srv->chat.warn = chat_warn;
     srv->auth_name = config_auth_name(cfg->auth);
     srv->outbox_limit = cfg->outbox_limit;
+    srv->trim_ms = (uint64_t)cfg->memory_trim_s * 1000;
     srv->chat.stats = aligned_alloc(64, srv->nworkers * sizeof(chat_stats_t));
     if (srv->chat.stats != NULL)
         memset(srv->chat.stats, 0, srv->nworkers * sizeof(chat_stats_t));
@@ -585,6 +598,7 @@ static void render_metrics(void *ctx, metrics_text_t *t)
     render_logins(t, &c);
     render_limits(t, srv, &c);
     render_workers(t, srv);
+    memory_render(t);
     metric(t, "ringchat_actor_messages_total", "counter", "Messages handed to actors.",
            sc.delivered);
 }

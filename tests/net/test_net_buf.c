@@ -1,7 +1,8 @@
 /* test_net_buf.c: reference-counted buffers and their per-thread pools:
  * sizes and contents, reference counting, reuse once warm, and buffers
  * allocated on one thread and released on another (the room -> worker
- * pattern). Label "tsan": the cross-thread tests also run under TSan.
+ * pattern), and the trim that gives a burst's buffers back. Label "tsan":
+ * the cross-thread tests also run under TSan.
  * Run by ctest; never waits without a bound (spins are counted and yield). */
 #include "net_harness.h"
 
@@ -58,7 +59,14 @@ typedef struct handoff {
     net_buf_t **slots;
     atomic_uint head, tail; /* single producer, single consumer ring */
     unsigned cap, total;
+    unsigned trim_every; /* both sides call net_pool_trim this often (0: never) */
 } handoff_t;
+
+static void maybe_trim(const handoff_t *q, unsigned i)
+{
+    if (q->trim_every != 0 && i % q->trim_every == 0)
+        (void)net_pool_trim();
+}
 
 static void *producer_main(void *arg)
 {
@@ -74,6 +82,7 @@ static void *producer_main(void *arg)
         }
         q->slots[atomic_load(&q->head) % q->cap] = b;
         atomic_fetch_add(&q->head, 1); /* seq_cst: publishes the slot */
+        maybe_trim(q, i);
     }
     return NULL;
 }
@@ -92,19 +101,19 @@ static void *consumer_main(void *arg)
         cr_assert_eq(d[0], (uint8_t)(i & 0xff), "buffer %u corrupted", i);
         cr_assert_eq(d[net_buf_len(b) - 1], (uint8_t)(i & 0xff));
         net_buf_unref(b); /* released on another thread than it was allocated */
+        maybe_trim(q, i);
     }
     return NULL;
 }
 
-/* Two producer/consumer pairs: buffers cross threads one way, the pools move
- * memory back through the depot, contents are never mixed up. */
-Test(buf, cross_thread_release, .timeout = 60)
+static void run_pairs(unsigned trim_every)
 {
     enum { PAIRS = 2 };
     handoff_t q[PAIRS];
     pthread_t th[2 * PAIRS];
     for (int i = 0; i < PAIRS; i++) {
         q[i] = (handoff_t){.cap = 256, .total = (unsigned)H_SCALE(200000, 20)};
+        q[i].trim_every = trim_every;
         q[i].slots = calloc(q[i].cap, sizeof(net_buf_t *));
         cr_assert_eq(pthread_create(&th[2 * i], NULL, producer_main, &q[i]), 0);
         cr_assert_eq(pthread_create(&th[2 * i + 1], NULL, consumer_main, &q[i]), 0);
@@ -115,6 +124,57 @@ Test(buf, cross_thread_release, .timeout = 60)
         cr_assert_eq(atomic_load(&q[i].tail), q[i].total);
         free(q[i].slots);
     }
+}
+
+/* Two producer/consumer pairs: buffers cross threads one way, the pools move
+ * memory back through the depot, contents are never mixed up. */
+Test(buf, cross_thread_release, .timeout = 60)
+{
+    run_pairs(0);
+}
+
+/* The same, with every thread trimming as it goes (its cache to the depot,
+ * the depot to malloc) while the others push batches to the depot and take
+ * it: no buffer is lost or given to two owners, and once the threads have
+ * exited (their caches go to the depot) one trim frees every object. */
+Test(buf, trim_races_cross_thread_release, .timeout = 60)
+{
+    run_pairs(97);
+    (void)net_pool_trim();
+    net_pool_stats_t st;
+    net_pool_stats(&st);
+    cr_assert_eq(st.bytes, 0, "%llu bytes of objects neither freed nor in use",
+                 (unsigned long long)st.bytes);
+    cr_assert_eq(st.depot_bytes, 0);
+}
+
+/* A burst on one thread: once freed, the buffers sit in the thread's cache
+ * and the depot; a trim gives every one of them back to malloc, and the
+ * pool works as before afterwards. */
+Test(buf, trim_gives_a_burst_back, .timeout = 10)
+{
+    if (H_ASAN)
+        cr_skip_test("pools are bypassed under AddressSanitizer");
+    enum { N = 2000 };
+    static net_buf_t *b[N];
+    net_pool_stats_t st;
+    for (int i = 0; i < N; i++)
+        b[i] = net_buf_alloc(1000); /* the 2 KiB class */
+    net_pool_stats(&st);
+    cr_assert_eq(st.bytes, N * 2048ull);
+    for (int i = 0; i < N; i++)
+        net_buf_unref(b[i]);
+    net_pool_stats(&st);
+    cr_assert_eq(st.bytes, N * 2048ull, "freed buffers stay cached");
+    cr_assert_gt(st.depot_bytes, 0);
+    cr_assert_eq(net_pool_trim(), N * 2048ull);
+    net_pool_stats(&st);
+    cr_assert_eq(st.bytes, 0);
+    cr_assert_eq(st.depot_bytes, 0);
+    net_buf_t *again = net_buf_alloc(1000);
+    cr_assert_not_null(again);
+    memset(net_buf_data(again), 1, 1000);
+    net_buf_unref(again);
 }
 
 typedef struct sharer {
