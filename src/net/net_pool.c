@@ -299,8 +299,10 @@ void net_pool_stats(net_pool_stats_t *out)
     for (unsigned cls = 0; cls < NET_POOL_NCLASSES; cls++) {
         pool_class_t *pc = &pool_classes[cls];
         int64_t objs = atomic_load_explicit(&pc->objs, memory_order_relaxed);
-        uint32_t depot = atomic_load_explicit(&pc->depot_objs, memory_order_relaxed);
+        /* A take may subtract before the matching push has added: the
+         * count can dip below zero for a moment. */
+        int32_t depot = (int32_t)atomic_load_explicit(&pc->depot_objs, memory_order_relaxed);
         out->bytes += objs > 0 ? (uint64_t)objs * pc->size : 0;
-        out->depot_bytes += (uint64_t)depot * pc->size;
+        out->depot_bytes += depot > 0 ? (uint64_t)depot * pc->size : 0;
     }
 }
