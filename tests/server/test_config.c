@@ -45,6 +45,7 @@ Test(config, defaults_match_design)
     cr_assert_eq(c.unauth_timeout_s, 30);
     cr_assert_eq(c.login_attempts, 5);
     cr_assert_eq(c.memory_users, 100000);
+    cr_assert_eq(c.memory_trim_s, 10);
     cr_assert_eq(c.metrics_port, 0);
     cr_assert_eq(c.pwhash_cost, CONFIG_PWHASH_INTERACTIVE);
     cr_assert_eq(c.log_level, LOG_INFO);
@@ -53,14 +54,14 @@ Test(config, defaults_match_design)
 Test(config, every_option_is_applied)
 {
     config_t c;
-    int rc =
-        PARSE(&c, "--bind", "0.0.0.0", "--port", "7100", "--threads", "3", "--io-backend", "epoll",
-              "--auth", "redis", "--redis", "127.0.0.2:6380", "--redis-legacy-plain",
-              "--room-first", "10", "--room-count", "5", "--room-capacity", "7", "--max-clients",
-              "99", "--max-packet", "8192", "--outbox-limit", "64k", "--chat-rate", "5/s",
-              "--idle-timeout", "0", "--login-timeout", "2", "--pwhash-cost", "min",
-              "--metrics-port", "9100", "--log-level", "debug", "--max-unauth", "17",
-              "--unauth-timeout", "0", "--login-attempts", "0", "--memory-users", "3");
+    int rc = PARSE(&c, "--bind", "0.0.0.0", "--port", "7100", "--threads", "3", "--io-backend",
+                   "epoll", "--auth", "redis", "--redis", "127.0.0.2:6380", "--redis-legacy-plain",
+                   "--room-first", "10", "--room-count", "5", "--room-capacity", "7",
+                   "--max-clients", "99", "--max-packet", "8192", "--outbox-limit", "64k",
+                   "--chat-rate", "5/s", "--idle-timeout", "0", "--login-timeout", "2",
+                   "--pwhash-cost", "min", "--metrics-port", "9100", "--log-level", "debug",
+                   "--max-unauth", "17", "--unauth-timeout", "0", "--login-attempts", "0",
+                   "--memory-users", "3", "--memory-trim", "0");
     cr_assert_eq(rc, 0, "%s", err);
     cr_assert_str_eq(c.bind, "0.0.0.0");
     cr_assert_eq(c.port, 7100);
@@ -87,6 +88,7 @@ Test(config, every_option_is_applied)
     cr_assert_eq(c.unauth_timeout_s, 0);
     cr_assert_eq(c.login_attempts, 0);
     cr_assert_eq(c.memory_users, 3);
+    cr_assert_eq(c.memory_trim_s, 0);
 }
 
 Test(config, equals_form_and_size_suffixes)
@@ -118,7 +120,8 @@ Test(config, bad_values_give_clear_errors)
         {"--pwhash-cost", "max"},     {"--metrics-port", "x"},
         {"--log-level", "trace"},     {"--max-unauth", "0"},
         {"--unauth-timeout", "3601"}, {"--login-attempts", "-1"},
-        {"--memory-users", "0"},
+        {"--memory-users", "0"},      {"--memory-trim", "3601"},
+        {"--memory-trim", "-1"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         config_t c;
