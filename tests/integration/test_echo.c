@@ -184,20 +184,6 @@ static long proc_count_fds(pid_t pid)
     return n;
 }
 
-static long proc_rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    if (f != NULL)
-        fclose(f);
-    return kb;
-}
-
 /* Each cycle: connect, one echo, close. After a warm-up, 5,000 more cycles
  * must leave the server's fd count unchanged and its RSS within 2 MiB. */
 static void connect_close_cycles_do_not_grow(const char *backend)

@@ -108,22 +108,6 @@ static long long metric_wait(uint16_t mport, const char *name, long long want, i
     return v;
 }
 
-/* VmRSS of pid in KiB, or -1. */
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    }
-    if (f != NULL)
-        fclose(f);
-    return kb;
-}
-
 /* After the hostile connections closed: waits until the server has only the
  * pair's 2 connections and 2 users, then until its RSS stops moving (4
  * samples 250 ms apart within 0.5%; at most 10 s). Returns that RSS. */
@@ -142,7 +126,7 @@ static long settle(const server_proc_t *s, uint16_t mport, const char *when)
     int n = 0;
     long deadline = now_ms() + 10000;
     for (;;) {
-        long kb = rss_kb(s->pid);
+        long kb = proc_rss_kb(s->pid);
         cr_assert_gt(kb, 0, "cannot read /proc/%d/status", (int)s->pid);
         win[n++ % 4] = kb;
         long lo = win[0], hi = win[0];

@@ -29,20 +29,6 @@ static long long now_ms(void)
     return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-static long long vm_rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long long kb = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f);
-    while (fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmRSS: %lld kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
-
 static long long metric_now(uint16_t mport, const char *sample)
 {
     static char body[65536];
@@ -71,7 +57,8 @@ static void chat_batch(int fd, const char *text)
 }
 
 typedef struct burst {
-    long long rss_before, rss_peak, pool_peak;
+    long rss_before, rss_peak;
+    long long pool_peak;
 } burst_t;
 
 /* ann chats BURST_CHATS times in room 1 while sid, also in room 1, never
@@ -86,14 +73,14 @@ static burst_t run_burst(server_proc_t *s, uint16_t mport)
     cr_assert_eq(wire_enter(ann, 1, T), 0);
     uint8_t buf[1024];
     cr_assert_gt(wire_expect(ann, PROTO_ROOM_USER_LIST_NTF, buf, sizeof(buf), T), 0);
-    b.rss_before = vm_rss_kb(s->pid);
+    b.rss_before = proc_rss_kb(s->pid);
     char text[241];
     memset(text, 'm', sizeof(text) - 1);
     text[sizeof(text) - 1] = '\0';
     for (int i = 0; i < BURST_CHATS / BATCH; i++)
         chat_batch(ann, text);
     b.pool_peak = metric_now(mport, POOL_METRIC);
-    b.rss_peak = vm_rss_kb(s->pid);
+    b.rss_peak = proc_rss_kb(s->pid);
     close(sid); /* with unread bytes: the kernel sends RST, the outbox is dropped */
     close(ann);
     cr_assert_eq(scrape_poll_at_most(mport, "ringchat_connections", 0), 0);
@@ -122,13 +109,13 @@ Test(memory, trim_returns_a_burst)
         pool = metric_now(mport, POOL_METRIC);
     }
     cr_assert_leq(pool, 256 * 1024, "pools still hold %lld of the %lld bytes", pool, b.pool_peak);
-    cr_log_info("pool bytes %lld -> %lld; RSS %lld -> %lld -> %lld KiB", b.pool_peak, pool,
-                b.rss_before, b.rss_peak, vm_rss_kb(s.pid));
+    cr_log_info("pool bytes %lld -> %lld; RSS %ld -> %ld -> %ld KiB", b.pool_peak, pool,
+                b.rss_before, b.rss_peak, proc_rss_kb(s.pid));
     if (!itest_server_sanitized()) { /* their allocators keep freed memory */
         cr_assert_geq(metric_now(mport, "ringchat_memory_trimmed_bytes_total"), 1 << 20);
-        long long rss = vm_rss_kb(s.pid);
+        long rss = proc_rss_kb(s.pid);
         cr_assert_leq(rss, b.rss_before + (b.rss_peak - b.rss_before) / 2,
-                      "RSS %lld KiB: before %lld, peak %lld", rss, b.rss_before, b.rss_peak);
+                      "RSS %ld KiB: before %ld, peak %ld", rss, b.rss_before, b.rss_peak);
     }
     itest_stop(&s);
 }

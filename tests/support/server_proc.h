@@ -43,4 +43,7 @@ int run_ringchat_input(const char *const *args, const char *input, char *out, si
 /* Reads the whole log file of s into buf (NUL-terminated). */
 void server_read_log(const server_proc_t *s, char *buf, size_t cap);
 
+/* VmRSS of process pid in KiB (/proc/PID/status), or -1. */
+long proc_rss_kb(pid_t pid);
+
 #endif
