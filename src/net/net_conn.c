@@ -120,6 +120,7 @@ int net_conn_accepted(struct net_port *p, int fd)
     s->reason = 0;
     s->udata = NULL;
     s->q_head = s->q_tail = NULL;
+    s->niov = 0;
     s->send_off = s->send_len = 0;
     s->send_busy = s->recv_armed = s->out_armed = false; /* rearm_wait: uring's */
     s->read_eof = false;

@@ -100,9 +100,10 @@ typedef struct net_slot {
     net_ostate_t ostate;
     net_close_reason_t reason;
     void *udata;
-    net_onode_t *q_head; /* private FIFO, oldest first (taken from `head`) */
+    net_onode_t *q_head; /* private FIFO, oldest first, of what is not in iov[] yet */
     net_onode_t *q_tail;
-    size_t send_off; /* bytes of q_head's buffer already written */
+    uint32_t niov;   /* the send queue: iov[0..niov) hold the oldest buffers */
+    size_t send_off; /* bytes of iov[0]'s buffer already written */
     size_t send_len; /* bytes offered by the send in flight */
     bool send_busy;  /* a send is in flight (uring) / waiting for POLLOUT (epoll) */
     bool recv_armed; /* uring: a receive is armed; epoll: EPOLLIN registered */
@@ -112,6 +113,9 @@ typedef struct net_slot {
     int inflight;    /* uring: kernel operations referencing this slot */
     uint32_t free_next;
     struct msghdr msg;
+    /* The send queue itself: one entry per queued buffer, pointing at the
+     * bytes still to write, so a send needs no list walk and a completion
+     * frees buffers without touching an outbox node (net_outbox.c). */
     struct iovec iov[NET_IOV_MAX];
 } net_slot_t;
 

@@ -19,9 +19,11 @@
  *     pushes the slot on the port's ready stack and wakes the owner. So exactly
  *     one sender per flush wakes the owner; the others only push.
  *  5. The owner, holding FP, takes the whole stack with one exchange, reverses
- *     it into its private FIFO, and keeps exactly one send in flight. When that
- *     send completes it frees what was written (partial sends keep an offset
- *     into the first buffer and resubmit the remainder first) and loops.
+ *     it into its private FIFO, moves the oldest NET_IOV_MAX buffers into the
+ *     slot's iovec array (the send queue; their nodes go back to the pool at
+ *     once), and keeps exactly one send in flight. When that send completes
+ *     it frees what was written (partial sends keep an offset into the first
+ *     buffer and resubmit the remainder first) and loops.
  *  6. Only the owner clears FP, and only when its FIFO is empty and no send is
  *     in flight: clear FP (seq_cst), then look at `head` (seq_cst). If a node
  *     is there, set FP again: if it was still clear, the owner keeps flushing;
@@ -33,6 +35,7 @@
 #include "net_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 static int outbox_enter(net_slot_t *s, uint32_t gen)
@@ -174,28 +177,53 @@ static void outbox_collect(net_slot_t *s)
     s->q_tail = tail;
 }
 
-static void outbox_release_node(net_slot_t *s, net_onode_t *node)
+/* The buffer a send-queue entry points into, `off` bytes past the start of
+ * its data: send_off for iov[0], 0 for every later entry. */
+static net_buf_t *sendq_buf(const struct iovec *v, size_t off)
+{
+    return (net_buf_t *)((uint8_t *)v->iov_base - off - offsetof(net_buf_t, data));
+}
+
+/* A written (or discarded) buffer: its bytes leave the outbox. */
+static void outbox_release_buf(net_slot_t *s, net_buf_t *b)
 {
     /* Relaxed: pairs with the sender's add in net_conn_send; a counter. */
-    atomic_fetch_sub_explicit(&s->queued, node->buf->len, memory_order_relaxed);
-    net_buf_unref(node->buf);
+    atomic_fetch_sub_explicit(&s->queued, b->len, memory_order_relaxed);
+    net_buf_unref(b);
+}
+
+static void outbox_release_node(net_slot_t *s, net_onode_t *node)
+{
+    outbox_release_buf(s, node->buf);
     net_pool_put(NET_POOL_ONODE, node);
 }
 
-static void outbox_build_iov(net_slot_t *s)
+/* Move the oldest collected buffers into the free entries of the send queue.
+ * Each node is read here, right after outbox_collect touched it, and goes
+ * straight back to the pool: a node is touched by its owner once, while it
+ * is in cache, instead of again when its send completes (docs/net.md). */
+static void outbox_fill(net_slot_t *s)
 {
-    int n = 0;
-    size_t total = 0;
-    for (net_onode_t *node = s->q_head; node && n < NET_IOV_MAX; node = node->next) {
-        size_t off = node == s->q_head ? s->send_off : 0;
-        s->iov[n].iov_base = node->buf->data + off;
-        s->iov[n].iov_len = node->buf->len - off;
-        total += s->iov[n].iov_len;
-        n++;
+    while (s->q_head && s->niov < NET_IOV_MAX) {
+        net_onode_t *node = s->q_head;
+        s->q_head = node->next;
+        s->iov[s->niov].iov_base = node->buf->data;
+        s->iov[s->niov].iov_len = node->buf->len;
+        s->niov++;
+        net_pool_put(NET_POOL_ONODE, node);
     }
+    if (!s->q_head)
+        s->q_tail = NULL;
+}
+
+static void outbox_build_msg(net_slot_t *s)
+{
+    size_t total = 0;
+    for (uint32_t i = 0; i < s->niov; i++)
+        total += s->iov[i].iov_len;
     memset(&s->msg, 0, sizeof(s->msg));
     s->msg.msg_iov = s->iov;
-    s->msg.msg_iovlen = (size_t)n;
+    s->msg.msg_iovlen = s->niov;
     s->send_len = total;
 }
 
@@ -206,20 +234,22 @@ static void outbox_advance(struct net_port *p, net_slot_t *s, size_t sent)
     net_stat_add(&p->stats.bytes_out, sent);
     if (sent < s->send_len)
         net_stat_add(&p->stats.partial_sends, 1);
-    while (s->q_head) {
-        net_onode_t *node = s->q_head;
-        size_t rest = node->buf->len - s->send_off;
-        if (sent < rest) {
+    uint32_t done = 0;
+    for (; done < s->niov; done++) {
+        struct iovec *v = &s->iov[done];
+        if (sent < v->iov_len) {
+            v->iov_base = (uint8_t *)v->iov_base + sent;
+            v->iov_len -= sent;
             s->send_off += sent;
-            return;
+            break;
         }
-        sent -= rest;
+        sent -= v->iov_len;
+        outbox_release_buf(s, sendq_buf(v, s->send_off));
         s->send_off = 0;
-        s->q_head = node->next;
-        if (!s->q_head)
-            s->q_tail = NULL;
-        outbox_release_node(s, node);
     }
+    s->niov -= done;
+    if (done > 0 && s->niov > 0)
+        memmove(s->iov, s->iov + done, s->niov * sizeof(s->iov[0]));
 }
 
 typedef enum { FP_IDLE, FP_MINE, FP_THEIRS } fp_result_t;
@@ -261,12 +291,13 @@ void net_outbox_flush(struct net_port *p, net_slot_t *s)
         if (s->send_busy || !outbox_sending(s))
             return;
         outbox_collect(s);
-        if (!s->q_head) {
+        outbox_fill(s);
+        if (s->niov == 0) { /* and so the FIFO is empty too */
             if (outbox_idle(p, s))
                 continue;
             return;
         }
-        outbox_build_iov(s);
+        outbox_build_msg(s);
         size_t sent = 0;
         int r = p->ops->send_start(p, s, &sent);
         if (r == NET_SEND_ASYNC) {
@@ -316,6 +347,9 @@ void net_outbox_discard(struct net_port *p, net_slot_t *s)
     outbox_collect(s);
     if (s->send_busy)
         return; /* the kernel may still read these buffers */
+    for (uint32_t i = 0; i < s->niov; i++)
+        outbox_release_buf(s, sendq_buf(&s->iov[i], i == 0 ? s->send_off : 0));
+    s->niov = 0;
     while (s->q_head) {
         net_onode_t *node = s->q_head;
         s->q_head = node->next;

@@ -166,6 +166,71 @@ H_BOTH(outbox, many_senders_one_connection, 60)
     h_stop(h);
 }
 
+/* Byte k of the stream partial_sends_resume_mid_buffer sends. */
+static uint8_t stream_byte(uint64_t k)
+{
+    return (uint8_t)((k * 7) % 251);
+}
+
+/* One connection is sent thousands of buffers of odd sizes (1..2999 bytes)
+ * while its client, with a 4 KiB receive buffer, reads slowly: sends are cut
+ * short mid-buffer, each resumes where the last stopped, more buffers are
+ * queued than one send takes (NET_IOV_MAX), and the client reads one unbroken
+ * stream. Every buffer reference the outbox took comes back. Not scaled
+ * down under sanitizers: the cut needs the volume. */
+H_BOTH(outbox, partial_sends_resume_mid_buffer, 60)
+{
+    h_opts_t o = {.backend = be, .workers = 1, .mode = H_SILENT, .outbox_limit = 64u << 20};
+    h_server_t *h = h_start(&o);
+    int fd = h_connect_rcvbuf(h_port(h), 4096);
+    net_conn_t c = h_conn(h, 0, 5000);
+    cr_assert_not_null(c.port);
+    /* About 9 MB: more than the server's socket and the client's receive
+     * buffer hold together (tcp_wmem's maximum is 4 MiB), so a send is cut
+     * short even before the client reads. */
+    enum { NBUFS = 6000 };
+    size_t nbufs = NBUFS;
+    static net_buf_t *bufs[NBUFS];
+    uint64_t total = 0;
+    for (size_t i = 0; i < nbufs; i++) {
+        size_t len = 1 + (i * 389) % 2999;
+        bufs[i] = net_buf_alloc(len);
+        cr_assert_not_null(bufs[i]);
+        uint8_t *d = net_buf_data(bufs[i]);
+        for (size_t k = 0; k < len; k++)
+            d[k] = stream_byte(total + k);
+        total += len;
+        cr_assert_eq(net_conn_send(c, bufs[i]), 0, "buffer %zu refused", i);
+    }
+    net_stats_t st;
+    H_WAIT((h_stats(h, &st), st.partial_sends > 0), 3000);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    uint8_t chunk[1000];
+    for (uint64_t got = 0, reads = 0; got < total; reads++) {
+        if (reads % 64 == 0)
+            h_sleep_ms(1); /* let the server's socket fill up */
+        ssize_t r = h_recv(fd, chunk, sizeof(chunk));
+        cr_assert_gt(r, 0, "stream ended at byte %llu of %llu", (unsigned long long)got,
+                     (unsigned long long)total);
+        for (ssize_t k = 0; k < r; k++, got++)
+            cr_assert_eq(chunk[k], stream_byte(got), "byte %llu differs", (unsigned long long)got);
+    }
+    h_stats(h, &st);
+    cr_assert_gt(st.partial_sends, 0, "no send was cut short: the test did not test");
+    for (size_t i = 0; i < nbufs; i++) {
+        H_WAIT(net_buf_refcount(bufs[i]) == 1, 5000);
+        cr_assert_eq(net_buf_refcount(bufs[i]), 1, "buffer %zu: reference not released", i);
+        net_buf_unref(bufs[i]);
+    }
+    fprintf(stderr,
+            "outbox/partial_sends[%s]: %llu bytes in %zu buffers, %llu sends, %llu partial\n",
+            net_backend_name(h_net_port(h, 0)), (unsigned long long)total, nbufs,
+            (unsigned long long)st.sends, (unsigned long long)st.partial_sends);
+    close(fd);
+    h_stop(h);
+}
+
 /* A port asleep in net_port_run(-1) wakes for net_port_wake and for a send
  * from another thread; many wakes in a burst are coalesced. */
 H_BOTH(outbox, wake_from_another_thread, 30)
