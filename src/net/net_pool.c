@@ -3,30 +3,46 @@
  * Who calls it: net_buf.c (buffers by size class) and net_outbox.c (outbox
  * nodes). Any thread may take an object and any thread may give one back: a
  * buffer encoded on a room's thread is released on the worker that wrote it.
- * What it must never do: take a lock, or hand one object to two owners.
+ * What it must never do: take a lock, hand one object to two owners, or read
+ * a free object (only pointers to free objects move; see "Why pointers").
  *
- * Scheme: each thread keeps a private free list per class (no atomics on the
- * fast path). When a thread's list grows past two batches it moves one batch to
- * the class's shared *depot*; a thread whose list is empty takes the whole
- * depot with one exchange. The depot is a Treiber stack of batches that is only
- * ever pushed (CAS) or emptied whole (exchange), never popped one by one, so it
- * has no ABA problem and needs no reclamation scheme. A thread that exits gives
- * its cache back through a pthread key destructor. Under AddressSanitizer the
- * pools step aside (malloc/free) so use-after-free of a buffer is caught.
+ * Scheme (Bonwick's magazines, simplified): each thread keeps, per class, an
+ * array of pointers to free objects (no atomics on the fast path). When the
+ * array holds two magazines' worth, its older half is copied into a
+ * *magazine* (a small array of pointers) and pushed on the class's shared
+ * *depot*; a thread whose array is empty takes the whole depot with one
+ * exchange and unloads one magazine at a time. Emptied magazines go on a
+ * second stack, the *empties*, for whoever spills next. Both stacks are only
+ * ever pushed (CAS) or emptied whole (exchange), never popped one by one, so
+ * they have no ABA problem and need no reclamation scheme. A thread that
+ * exits gives its cache back through a pthread key destructor. Under
+ * AddressSanitizer the pools step aside (malloc/free) so use-after-free of a
+ * buffer is caught.
+ *
+ * Why pointers and not a free list threaded through the objects: taking an
+ * object from such a list reads the object (its link), and a room's fan-out
+ * takes 1,000 in a row, each cold (freed on another core): one cache miss
+ * per get, in sequence, since each address comes out of the previous miss.
+ * From an array the addresses are known in advance, so a get prefetches the
+ * object POOL_PREFETCH gets ahead and the misses overlap (docs/net.md).
  *
  * Trim: a burst (clients that stopped reading, a stalled machine) leaves its
  * high-water mark behind in the caches and the depot. Every few seconds each
- * worker calls net_pool_trim: its own caches give their whole batches to the
- * depot and the depot goes back to malloc. Within one period a buffer is
- * reused thousands of times, so what a steady load needs is malloc'ed again
- * only once per period: a few hundred misses against ~10^5 gets.
+ * worker calls net_pool_trim: its own cache gives its magazines to the depot
+ * and the depot goes back to malloc, magazines included. Within one period a
+ * buffer is reused thousands of times, so what a steady load needs is
+ * malloc'ed again only once per period: a few hundred misses against ~10^5
+ * gets.
  *
- * Invariant: an object is in exactly one place: a thread cache, one depot
- * batch, or in use. */
+ * Invariants: a free object is in exactly one place: one thread's array, or
+ * one magazine. A magazine is in exactly one place: the depot (holding
+ * objects), the empties (holding none), or one thread (its spares, its
+ * empties, or in its hands between the two). */
 #include "net_internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define NET_POOL_BYPASS 1
@@ -39,33 +55,36 @@
 #define NET_POOL_BYPASS 0
 #endif
 
-#define POOL_BATCH_BYTES (256u * 1024u) /* a batch moves about this much memory */
+#define POOL_BATCH_BYTES (256u * 1024u) /* a magazine moves about this much memory */
 #define POOL_DEPOT_BYTES (64u << 20)    /* beyond this a class frees to malloc */
+#define POOL_MAG_MAX     64             /* objects per magazine, at most */
+#define POOL_PREFETCH    4              /* a get prefetches the object this many gets ahead */
 
-/* A free object seen as links: `next` chains a free list (or a batch);
- * `batch_next` and `count` are used in the first object of a depot batch. */
-typedef struct pool_obj {
-    struct pool_obj *next;
-    struct pool_obj *batch_next;
-    uint32_t count;
-} pool_obj_t;
+typedef struct pool_mag {
+    struct pool_mag *next; /* link on a stack or a thread's list */
+    uint32_t n;            /* objects in objs[0..n) */
+    void *objs[POOL_MAG_MAX];
+} pool_mag_t;
 
 typedef struct pool_class {
     size_t size;    /* bytes per object */
-    uint32_t batch; /* objects per depot batch */
+    uint32_t batch; /* objects per magazine (<= POOL_MAG_MAX) */
     uint32_t depot_max;
-    _Alignas(NET_CACHE_LINE) _Atomic(pool_obj_t *) depot;
-    _Atomic uint32_t depot_objs; /* approximate: only bounds the depot */
-    /* Objects malloc'ed minus objects freed: the class's whole footprint.
-     * Changed only on the cold paths (a miss, a full depot, a trim), on its
-     * own line. Relaxed: a statistic, nothing is published through it. */
+    _Alignas(NET_CACHE_LINE) _Atomic(pool_mag_t *) depot; /* full magazines */
+    _Atomic uint32_t depot_objs;                          /* approximate: only bounds the depot */
+    _Alignas(NET_CACHE_LINE) _Atomic(pool_mag_t *) empties;
+    /* Objects and magazines malloc'ed minus freed: the class's footprint.
+     * Changed only on the cold paths (a miss, a spill, a trim), on their own
+     * line. Relaxed: statistics, nothing is published through them. */
     _Alignas(NET_CACHE_LINE) _Atomic int64_t objs;
+    _Atomic int64_t mags;
 } pool_class_t;
 
 typedef struct pool_cache {
-    pool_obj_t *free; /* private free list */
-    uint32_t nfree;
-    pool_obj_t *spare; /* whole batches taken from the depot */
+    uint32_t n;        /* free objects in objs[0..n), most recently freed last */
+    pool_mag_t *spare; /* full magazines taken from the depot */
+    pool_mag_t *empty; /* empty magazines this thread holds */
+    void *objs[2 * POOL_MAG_MAX];
 } pool_cache_t;
 
 /* Class 0: outbox nodes. 1..6: buffers (header + data), 128 B .. 128 KiB. */
@@ -79,7 +98,8 @@ static _Thread_local bool pool_tls_registered;
 static pthread_key_t pool_key;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
-/* The only places pool memory comes from and goes back to malloc. */
+/* ------------------------------------------------ malloc, the only source */
+
 static void *pool_malloc(pool_class_t *pc)
 {
     void *o = malloc(pc->size);
@@ -88,49 +108,154 @@ static void *pool_malloc(pool_class_t *pc)
     return o;
 }
 
-static void pool_free_list(pool_class_t *pc, pool_obj_t *o)
+static void pool_free_objs(pool_class_t *pc, void **objs, uint32_t n)
 {
-    int64_t n = 0;
-    for (; o != NULL; n++) {
-        pool_obj_t *next = o->next;
-        free(o);
-        o = next;
-    }
+    for (uint32_t i = 0; i < n; i++)
+        free(objs[i]);
     atomic_fetch_sub_explicit(&pc->objs, n, memory_order_relaxed);
 }
 
-static void pool_push_batch(pool_class_t *pc, pool_obj_t *first, uint32_t count)
+/* Frees a list of magazines (not what they hold); returns the bytes freed. */
+static size_t pool_free_mags(pool_class_t *pc, pool_mag_t *m)
 {
-    first->count = count;
-    /* Relaxed: a first guess; the CAS validates. */
-    pool_obj_t *old = atomic_load_explicit(&pc->depot, memory_order_relaxed);
-    do {
-        first->batch_next = old;
-        /* Release: the links written into this batch (and whatever the last
-         * user wrote into the objects) happen before the exchange in
-         * pool_take_depot that acquires the depot. */
-    } while (!atomic_compare_exchange_weak_explicit(&pc->depot, &old, first, memory_order_release,
-                                                    memory_order_relaxed));
-    /* Relaxed: depot_objs only bounds the depot's size; nothing is published
-     * through it. */
-    atomic_fetch_add_explicit(&pc->depot_objs, count, memory_order_relaxed);
+    int64_t n = 0;
+    for (; m != NULL; n++) {
+        pool_mag_t *next = m->next;
+        free(m);
+        m = next;
+    }
+    atomic_fetch_sub_explicit(&pc->mags, n, memory_order_relaxed);
+    return (size_t)n * sizeof(pool_mag_t);
 }
+
+/* ---------------------------------------------- the two shared stacks */
+
+static void stack_push(_Atomic(pool_mag_t *) *top, pool_mag_t *m)
+{
+    /* Relaxed: a first guess; the CAS validates. */
+    pool_mag_t *old = atomic_load_explicit(top, memory_order_relaxed);
+    do {
+        m->next = old;
+        /* Release: the magazine's contents happen before the exchange in
+         * stack_take_all that acquires it. */
+    } while (!atomic_compare_exchange_weak_explicit(top, &old, m, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+static pool_mag_t *stack_take_all(_Atomic(pool_mag_t *) *top)
+{
+    /* Acquire: pairs with the release CAS of every push; the exchange makes
+     * the caller the only owner of every magazine it took. */
+    return atomic_exchange_explicit(top, NULL, memory_order_acquire);
+}
+
+static void depot_push(pool_class_t *pc, pool_mag_t *m)
+{
+    uint32_t n = m->n; /* read before the push: from then on m is not ours */
+    stack_push(&pc->depot, m);
+    /* Relaxed: depot_objs only bounds the depot's size. */
+    atomic_fetch_add_explicit(&pc->depot_objs, n, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ magazines */
+
+/* An empty magazine: one this thread holds, else the whole empties stack
+ * (kept), else a new one. NULL only when malloc fails. */
+static pool_mag_t *mag_get_empty(pool_cache_t *c, pool_class_t *pc)
+{
+    if (!c->empty)
+        c->empty = stack_take_all(&pc->empties);
+    pool_mag_t *m = c->empty;
+    if (m) {
+        c->empty = m->next;
+    } else {
+        m = malloc(sizeof(*m));
+        if (!m)
+            return NULL;
+        atomic_fetch_add_explicit(&pc->mags, 1, memory_order_relaxed);
+    }
+    m->next = NULL;
+    m->n = 0;
+    return m;
+}
+
+/* A thread keeps one empty magazine; more go where spilling threads find
+ * them, or a thread that only takes would hoard them while one that only
+ * gives mallocs new ones. */
+static void mag_put_empty(pool_cache_t *c, pool_class_t *pc, pool_mag_t *m)
+{
+    m->n = 0;
+    if (c->empty) {
+        stack_push(&pc->empties, m);
+        return;
+    }
+    m->next = NULL;
+    c->empty = m;
+}
+
+/* Moves objs[0..n) of the cache into a magazine for the depot, or frees
+ * them if the depot is full (or no magazine can be had); shifts the rest
+ * down. n <= pc->batch. */
+static void cache_spill(pool_cache_t *c, pool_class_t *pc, uint32_t n)
+{
+    pool_mag_t *m = NULL;
+    /* Relaxed: the bound is approximate by design. */
+    if (atomic_load_explicit(&pc->depot_objs, memory_order_relaxed) < pc->depot_max)
+        m = mag_get_empty(c, pc);
+    if (m) {
+        memcpy(m->objs, c->objs, n * sizeof(void *));
+        m->n = n;
+        depot_push(pc, m);
+    } else {
+        pool_free_objs(pc, c->objs, n); /* give memory back to malloc */
+    }
+    c->n -= n;
+    memmove(c->objs, c->objs + n, c->n * sizeof(void *));
+}
+
+/* Refills an empty cache from a spare magazine or, failing that, the depot.
+ * Returns false if there was none. */
+static bool cache_refill(pool_cache_t *c, pool_class_t *pc)
+{
+    if (!c->spare) {
+        c->spare = stack_take_all(&pc->depot);
+        uint32_t taken = 0;
+        for (pool_mag_t *m = c->spare; m; m = m->next)
+            taken += m->n;
+        if (taken) /* relaxed: the size bound only, like the add */
+            atomic_fetch_sub_explicit(&pc->depot_objs, taken, memory_order_relaxed);
+    }
+    pool_mag_t *m = c->spare;
+    if (!m)
+        return false;
+    c->spare = m->next;
+    memcpy(c->objs, m->objs, m->n * sizeof(void *));
+    c->n = m->n;
+    mag_put_empty(c, pc, m);
+    return true;
+}
+
+/* ---------------------------------------------------- threads come and go */
 
 /* Thread exit: give the cache back so producer threads do not leak memory. */
 static void pool_thread_exit(void *unused)
 {
     (void)unused;
     for (unsigned cls = 0; cls < NET_POOL_NCLASSES; cls++) {
+        pool_class_t *pc = &pool_classes[cls];
         pool_cache_t *c = &pool_tls[cls];
-        if (c->free)
-            pool_push_batch(&pool_classes[cls], c->free, c->nfree);
+        while (c->n > 0)
+            cache_spill(c, pc, c->n < pc->batch ? c->n : pc->batch);
         while (c->spare) {
-            pool_obj_t *b = c->spare;
-            c->spare = b->batch_next;
-            pool_push_batch(&pool_classes[cls], b, b->count);
+            pool_mag_t *m = c->spare;
+            c->spare = m->next;
+            depot_push(pc, m);
         }
-        c->free = NULL;
-        c->nfree = 0;
+        while (c->empty) {
+            pool_mag_t *m = c->empty;
+            c->empty = m->next;
+            stack_push(&pc->empties, m);
+        }
     }
 }
 
@@ -139,7 +264,7 @@ static void pool_init_once(void)
     for (unsigned cls = 0; cls < NET_POOL_NCLASSES; cls++) {
         pool_class_t *pc = &pool_classes[cls];
         uint32_t batch = (uint32_t)(POOL_BATCH_BYTES / pc->size);
-        pc->batch = batch < 4 ? 4 : (batch > 64 ? 64 : batch);
+        pc->batch = batch < 4 ? 4 : (batch > POOL_MAG_MAX ? POOL_MAG_MAX : batch);
         pc->depot_max = (uint32_t)(POOL_DEPOT_BYTES / pc->size);
     }
     if (pthread_key_create(&pool_key, pool_thread_exit) != 0)
@@ -151,28 +276,6 @@ static void pool_register_thread(void)
     pthread_once(&pool_once, pool_init_once);
     pthread_setspecific(pool_key, &pool_tls_registered); /* any non-NULL value */
     pool_tls_registered = true;
-}
-
-/* Refill an empty cache from a spare batch or, failing that, the depot. */
-static void pool_refill(pool_cache_t *c, pool_class_t *pc)
-{
-    if (!c->spare) {
-        /* Acquire: pairs with the release CAS in pool_push_batch, so the links
-         * of every batch taken here are visible. Exchange takes the whole
-         * stack, so no other thread can be reading these batches. */
-        c->spare = atomic_exchange_explicit(&pc->depot, NULL, memory_order_acquire);
-        uint32_t taken = 0;
-        for (pool_obj_t *b = c->spare; b; b = b->batch_next)
-            taken += b->count;
-        if (taken) /* relaxed: the size bound only, like the add */
-            atomic_fetch_sub_explicit(&pc->depot_objs, taken, memory_order_relaxed);
-    }
-    if (c->spare) {
-        pool_obj_t *b = c->spare;
-        c->spare = b->batch_next;
-        c->free = b;
-        c->nfree = b->count;
-    }
 }
 
 size_t net_pool_obj_size(unsigned cls)
@@ -196,18 +299,14 @@ void *net_pool_get(unsigned cls)
     if (!pool_tls_registered)
         pool_register_thread();
     pool_cache_t *c = &pool_tls[cls];
-    if (!c->free)
-        pool_refill(c, pc);
-    if (!c->free)
+    if (c->n == 0 && !cache_refill(c, pc))
         return pool_malloc(pc);
-    pool_obj_t *o = c->free;
-    c->free = o->next;
-    c->nfree--;
-    /* The next object is usually cold (freed on another core, or long
-     * ago): start loading it now, so that a burst of gets (a room's
+    void *o = c->objs[--c->n];
+    /* The objects are usually cold (freed on another core, or long ago):
+     * start loading one a few gets ahead, so that a burst of gets (a room's
      * fan-out) overlaps those misses instead of paying them one by one. */
-    if (c->free)
-        __builtin_prefetch(c->free, 1);
+    if (c->n >= POOL_PREFETCH)
+        __builtin_prefetch(c->objs[c->n - POOL_PREFETCH], 1);
     return o;
 }
 
@@ -215,68 +314,56 @@ void net_pool_put(unsigned cls, void *obj)
 {
     pool_class_t *pc = &pool_classes[cls];
     if (NET_POOL_BYPASS) {
-        ((pool_obj_t *)obj)->next = NULL;
-        pool_free_list(pc, obj);
+        pool_free_objs(pc, &obj, 1);
         return;
     }
     if (!pool_tls_registered)
         pool_register_thread();
     pool_cache_t *c = &pool_tls[cls];
-    pool_obj_t *o = obj;
-    o->next = c->free;
-    c->free = o;
-    if (++c->nfree < 2 * pc->batch)
-        return;
-    /* Split one batch off the front of the list and hand it to the depot. */
-    pool_obj_t *first = c->free, *last = first;
-    for (uint32_t i = 1; i < pc->batch; i++)
-        last = last->next;
-    c->free = last->next;
-    c->nfree -= pc->batch;
-    last->next = NULL;
-    /* Relaxed: the bound is approximate by design. */
-    if (atomic_load_explicit(&pc->depot_objs, memory_order_relaxed) < pc->depot_max) {
-        pool_push_batch(pc, first, pc->batch);
-        return;
-    }
-    pool_free_list(pc, first); /* the depot is full: give memory back to malloc */
+    c->objs[c->n++] = obj;
+    if (c->n == 2 * pc->batch)
+        cache_spill(c, pc, pc->batch); /* the older half: freed longest ago */
 }
 
-/* The calling thread's cache of one class keeps less than a batch: its
- * spare batches, and its free list if that holds a batch or more, go to the
- * depot, where net_pool_trim frees them. Owner thread only, like the cache. */
-static void pool_trim_cache(unsigned cls)
+/* The calling thread's cache of one class keeps less than a magazine: its
+ * spare magazines go to the depot, where pool_free_depot frees them; its
+ * array, if that holds a magazine's worth or more, and the empty magazines
+ * it holds are freed here. Owner thread only, like the cache. Returns the
+ * bytes freed. */
+static size_t pool_trim_cache(unsigned cls)
 {
     pool_class_t *pc = &pool_classes[cls];
     pool_cache_t *c = &pool_tls[cls];
     while (c->spare) {
-        pool_obj_t *b = c->spare;
-        c->spare = b->batch_next;
-        pool_push_batch(pc, b, b->count);
+        pool_mag_t *m = c->spare;
+        c->spare = m->next;
+        depot_push(pc, m);
     }
-    if (c->nfree >= pc->batch) {
-        pool_push_batch(pc, c->free, c->nfree); /* the list ends in NULL */
-        c->free = NULL;
-        c->nfree = 0;
+    size_t freed = 0;
+    if (c->n >= pc->batch) {
+        pool_free_objs(pc, c->objs, c->n);
+        freed = c->n * pc->size;
+        c->n = 0;
     }
+    freed += pool_free_mags(pc, c->empty);
+    c->empty = NULL;
+    return freed;
 }
 
-/* Empties one class's depot into malloc; returns the objects freed. */
-static int64_t pool_free_depot(pool_class_t *pc)
+/* Empties one class's depot and its empties stack into malloc; returns the
+ * bytes freed. */
+static size_t pool_free_depot(pool_class_t *pc)
 {
-    /* Acquire: as in pool_refill; the exchange makes this thread the only
-     * owner of every batch it took. */
-    pool_obj_t *b = atomic_exchange_explicit(&pc->depot, NULL, memory_order_acquire);
-    int64_t n = 0;
-    while (b) {
-        pool_obj_t *next = b->batch_next;
-        uint32_t count = b->count;
-        pool_free_list(pc, b);
-        atomic_fetch_sub_explicit(&pc->depot_objs, count, memory_order_relaxed);
-        n += count;
-        b = next;
+    pool_mag_t *m = stack_take_all(&pc->depot);
+    size_t bytes = 0;
+    for (pool_mag_t *i = m; i != NULL; i = i->next) {
+        pool_free_objs(pc, i->objs, i->n);
+        /* Relaxed: the size bound only. */
+        atomic_fetch_sub_explicit(&pc->depot_objs, i->n, memory_order_relaxed);
+        bytes += i->n * pc->size;
     }
-    return n;
+    bytes += pool_free_mags(pc, m);
+    return bytes + pool_free_mags(pc, stack_take_all(&pc->empties));
 }
 
 size_t net_pool_trim(void)
@@ -285,10 +372,9 @@ size_t net_pool_trim(void)
         return 0;
     size_t freed = 0;
     for (unsigned cls = 0; cls < NET_POOL_NCLASSES; cls++) {
-        pool_class_t *pc = &pool_classes[cls];
         if (pool_tls_registered)
-            pool_trim_cache(cls);
-        freed += (size_t)pool_free_depot(pc) * pc->size;
+            freed += pool_trim_cache(cls);
+        freed += pool_free_depot(&pool_classes[cls]);
     }
     return freed;
 }
@@ -299,10 +385,12 @@ void net_pool_stats(net_pool_stats_t *out)
     for (unsigned cls = 0; cls < NET_POOL_NCLASSES; cls++) {
         pool_class_t *pc = &pool_classes[cls];
         int64_t objs = atomic_load_explicit(&pc->objs, memory_order_relaxed);
+        int64_t mags = atomic_load_explicit(&pc->mags, memory_order_relaxed);
         /* A take may subtract before the matching push has added: the
          * count can dip below zero for a moment. */
         int32_t depot = (int32_t)atomic_load_explicit(&pc->depot_objs, memory_order_relaxed);
         out->bytes += objs > 0 ? (uint64_t)objs * pc->size : 0;
+        out->bytes += mags > 0 ? (uint64_t)mags * sizeof(pool_mag_t) : 0;
         out->depot_bytes += depot > 0 ? (uint64_t)depot * pc->size : 0;
     }
 }
