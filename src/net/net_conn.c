@@ -18,29 +18,28 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define SLOT_NONE UINT32_MAX
 
+/* The table is one anonymous mapping: the kernel hands out zeroed pages as
+ * slots are first used, so a port sized for 100,000 connections costs
+ * memory only for the ones it has had (a slot is about 1.3 KB, mostly its
+ * iovec array). A never-used slot reads as all zero: generation 0, which
+ * no handle carries, so a stray handle is refused like a stale one. */
 int net_conn_table_init(struct net_port *p)
 {
     size_t bytes = (size_t)p->max_conns * sizeof(net_slot_t);
-    p->slots = aligned_alloc(NET_CACHE_LINE, bytes);
-    if (!p->slots)
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
         return -ENOMEM;
-    memset(p->slots, 0, bytes);
-    for (uint32_t i = 0; i < p->max_conns; i++) {
-        net_slot_t *s = &p->slots[i];
-        /* Relaxed: the port is not shared yet. Generation 1: the all-zero
-         * handle never matches. */
-        atomic_store_explicit(&s->state, 1ull << NET_ST_GEN_SHIFT, memory_order_relaxed);
-        s->index = i;
-        s->fd = -1;
-        s->free_next = i + 1 < p->max_conns ? i + 1 : SLOT_NONE;
-    }
-    p->free_head = 0;
+    p->slots = m;
+    p->free_head = SLOT_NONE;
+    /* Relaxed: the port is not shared yet. */
+    atomic_store_explicit(&p->fresh, 0, memory_order_relaxed);
     return 0;
 }
 
@@ -49,8 +48,35 @@ void net_conn_table_fini(struct net_port *p)
     for (int i = 0; i < p->nparked; i++)
         close(p->parked[i]);
     p->nparked = 0;
-    free(p->slots);
+    if (p->slots)
+        munmap(p->slots, (size_t)p->max_conns * sizeof(net_slot_t));
     p->slots = NULL;
+}
+
+/* A free slot: from the free list, else the first never-used one (set up
+ * here, generation 1); NULL if the table is full. */
+static net_slot_t *conn_slot_take(struct net_port *p)
+{
+    if (p->free_head != SLOT_NONE) {
+        net_slot_t *s = &p->slots[p->free_head];
+        p->free_head = s->free_next;
+        return s;
+    }
+    /* Relaxed: only this (owner) thread writes it. */
+    uint32_t i = atomic_load_explicit(&p->fresh, memory_order_relaxed);
+    if (i == p->max_conns)
+        return NULL;
+    net_slot_t *s = &p->slots[i];
+    /* Relaxed: no handle to this slot exists yet; the release that sets
+     * OPEN in net_conn_accepted publishes it. */
+    atomic_store_explicit(&s->state, 1ull << NET_ST_GEN_SHIFT, memory_order_relaxed);
+    s->index = i;
+    s->fd = -1;
+    s->free_next = SLOT_NONE;
+    /* Relaxed: readers (net_port_outbox_bytes) only bound a loop with it;
+     * the slot memory below it reads as zero until set up, which is right. */
+    atomic_store_explicit(&p->fresh, i + 1, memory_order_relaxed);
+    return s;
 }
 
 net_slot_t *net_conn_slot(net_conn_t c)
@@ -72,7 +98,9 @@ net_conn_t net_conn_handle(struct net_port *p, net_slot_t *s)
 
 bool net_conn_can_accept(struct net_port *p)
 {
-    return p->free_head != SLOT_NONE;
+    /* Relaxed: the owner's own counter. */
+    return p->free_head != SLOT_NONE ||
+           atomic_load_explicit(&p->fresh, memory_order_relaxed) < p->max_conns;
 }
 
 net_close_reason_t net_conn_reason_from_errno(int err)
@@ -106,15 +134,14 @@ static void conn_maybe_resume_accept(struct net_port *p)
 
 int net_conn_accepted(struct net_port *p, int fd)
 {
-    if (p->free_head == SLOT_NONE) {
+    net_slot_t *s = conn_slot_take(p);
+    if (!s) {
         if (p->nparked < NET_PARK_MAX && !p->destroying)
             p->parked[p->nparked++] = fd;
         else
             close(fd); /* refused: the peer sees the connection end */
         return -ENFILE;
     }
-    net_slot_t *s = &p->slots[p->free_head];
-    p->free_head = s->free_next;
     s->fd = fd;
     s->ostate = NET_OS_OPEN;
     s->reason = 0;

@@ -190,9 +190,11 @@ struct net_port {
     net_config_t cfg;
     net_callbacks_t cb;
     void *udata;
-    net_slot_t *slots;
+    net_slot_t *slots; /* max_conns of them, mapped at once, touched only once used */
     uint32_t max_conns;
-    uint32_t free_head; /* free list of slots through free_next; UINT32_MAX = none */
+    uint32_t free_head;     /* free list of slots through free_next; UINT32_MAX = none */
+    _Atomic uint32_t fresh; /* slots [fresh, max_conns) were never used; any thread
+                             * reads it (relaxed), the owner writes it */
     net_listener_t listeners[NET_MAX_LISTENERS];
     int nlisteners;
     _Atomic uint16_t bound_port;

@@ -336,7 +336,9 @@ void net_port_destroy(net_port_t *p)
     for (int i = 0; i < p->nlisteners; i++)
         p->ops->listen_stop(p, &p->listeners[i]);
     net_port_drain_ready(p);
-    for (uint32_t i = 0; i < p->max_conns; i++)
+    /* Relaxed: the owner's own counter; slots beyond it were never used. */
+    uint32_t used = atomic_load_explicit(&p->fresh, memory_order_relaxed);
+    for (uint32_t i = 0; i < used; i++)
         net_conn_close_now(p, &p->slots[i], NET_CLOSE_SHUTDOWN);
     p->ops->quiesce(p); /* every cancelled operation has completed */
     /* Slots that were queued while closing are recycled now; no sender runs
@@ -381,9 +383,11 @@ void net_port_stats(const net_port_t *p, net_stats_t *o)
 uint64_t net_port_outbox_bytes(const net_port_t *p)
 {
     uint64_t sum = 0;
-    /* The table is allocated once for the port's life, so any slot may be
-     * read; relaxed: each `queued` is a counter and the sum a snapshot. */
-    for (uint32_t i = 0; i < p->max_conns; i++)
+    /* The table is mapped once for the port's life, so any slot may be
+     * read, and those beyond `fresh` were never used; relaxed: each `queued`
+     * is a counter and the sum a snapshot. */
+    uint32_t used = atomic_load_explicit(&p->fresh, memory_order_relaxed);
+    for (uint32_t i = 0; i < used; i++)
         sum += atomic_load_explicit(&p->slots[i].queued, memory_order_relaxed);
     return sum;
 }
