@@ -224,7 +224,7 @@ uint64_t net_port_outbox_bytes(const net_port_t *port);
 
 /* Memory of the buffer and outbox-node pools (any port, any thread). */
 typedef struct net_pool_stats {
-    uint64_t bytes;       /* malloc'ed by the pools: in use plus cached */
+    uint64_t bytes;       /* malloc'ed by the pools: in use plus cached, and magazines */
     uint64_t depot_bytes; /* free, in the shared depots (trim gives it back) */
 } net_pool_stats_t;
 
@@ -232,7 +232,7 @@ typedef struct net_pool_stats {
 void net_pool_stats(net_pool_stats_t *out);
 
 /* Gives what the pools cache beyond their working set back to malloc: the
- * calling thread's spare batches and every depot. Returns the bytes freed.
+ * calling thread's spare magazines and every depot. Returns the bytes freed.
  * Any thread; each worker should call it every few seconds (its own cache
  * can only be trimmed by itself). Cold path: frees one object at a time. */
 size_t net_pool_trim(void);
