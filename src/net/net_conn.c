@@ -53,8 +53,9 @@ void net_conn_table_fini(struct net_port *p)
     p->slots = NULL;
 }
 
-/* A free slot: from the free list, else the first never-used one (set up
- * here, generation 1); NULL if the table is full. */
+/* A free slot: from the free list, else the first never-used one (given
+ * its index and generation 1 here; net_conn_accepted sets the rest); NULL
+ * if the table is full. */
 static net_slot_t *conn_slot_take(struct net_port *p)
 {
     if (p->free_head != SLOT_NONE) {
@@ -71,8 +72,6 @@ static net_slot_t *conn_slot_take(struct net_port *p)
      * OPEN in net_conn_accepted publishes it. */
     atomic_store_explicit(&s->state, 1ull << NET_ST_GEN_SHIFT, memory_order_relaxed);
     s->index = i;
-    s->fd = -1;
-    s->free_next = SLOT_NONE;
     /* Relaxed: readers (net_port_outbox_bytes) only bound a loop with it;
      * the slot memory below it reads as zero until set up, which is right. */
     atomic_store_explicit(&p->fresh, i + 1, memory_order_relaxed);
