@@ -144,16 +144,16 @@ static long settle(const server_proc_t *s, uint16_t mport, const char *when)
     }
 }
 
-/* Opens `n` connections at once, waits until the server counts them all,
+/* Opens SLOTS_TOUCHED connections at once, waits until the server counts them all,
  * and closes them: the connection table's slots become resident the first
  * time a connection uses them (docs/net.md), so without this the baseline
  * would not include the slots that the run's peak of connections reaches
  * (measured: up to +364 KiB over a 3.3 MiB epoll server, a one-time
  * high-water mark like the receive buffers above, not growth). */
-static void touch_slots(uint16_t port, uint16_t mport, int n)
+static void touch_slots(uint16_t port, uint16_t mport)
 {
-    static int fds[1024];
-    cr_assert_leq(n, 1024);
+    enum { n = SLOTS_TOUCHED };
+    int fds[n];
     long long open_before = metric(mport, "ringchat_connections");
     for (int i = 0; i < n; i++) {
         fds[i] = tcp_connect(port);
@@ -325,7 +325,7 @@ static void hostile_mix(const char *backend)
                  pair.m[0].error);
 
     hostile_stats_t warm, run;
-    touch_slots(s.port, mport, SLOTS_TOUCHED);
+    touch_slots(s.port, mport);
     run_hostile(&s, seed, WARM_MS, &warm);
     report_hostile(backend, "warm-up", &warm);
     long before = settle(&s, mport, "after the warm-up");
